@@ -1,0 +1,19 @@
+/*
+ * libasync: asyncio's model (event loop, coroutines, tasks, futures, gather,
+ * sleep, run_until_complete) for C, on stackful coroutines.
+ *
+ * Include this one header.  The pieces live in include/async/:
+ *   version.h  version macros, ASYNC_API
+ *   error.h    error codes, async_strerror()
+ *   loop.h     the event loop: lifecycle, callbacks, timers, fd watchers
+ *   task.h     futures, tasks, await, sleep, cancellation, gather, async_run
+ */
+#ifndef ASYNC_H
+#define ASYNC_H
+
+#include <async/version.h>
+#include <async/error.h>
+#include <async/loop.h>
+#include <async/task.h>
+
+#endif
