@@ -7,6 +7,8 @@
  *   error.h    error codes, async_strerror()
  *   loop.h     the event loop: lifecycle, callbacks, timers, fd watchers
  *   task.h     futures, tasks, await, sleep, cancellation, gather, async_run
+ *   executor.h thread pool (run_in_executor, to_thread), async_getaddrinfo
+ *   signal.h   signal watchers and loop signal handlers
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -15,5 +17,7 @@
 #include <async/error.h>
 #include <async/loop.h>
 #include <async/task.h>
+#include <async/executor.h>
+#include <async/signal.h>
 
 #endif

@@ -53,6 +53,15 @@ extern "C" {
     X(ESHUTDOWN, -4011, "object is shut down")                                \
     X(ENOTHELD, -4012, "lock is not acquired")                                \
     X(EFAILED, -4013, "operation failed")                                     \
+    X(EAI_NONAME, -4101, "name or service not known")                         \
+    X(EAI_AGAIN, -4102, "temporary failure in name resolution")               \
+    X(EAI_FAIL, -4103, "non-recoverable failure in name resolution")          \
+    X(EAI_FAMILY, -4104, "address family not supported")                      \
+    X(EAI_SERVICE, -4105, "service not supported for socket type")            \
+    X(EAI_SOCKTYPE, -4106, "socket type not supported")                       \
+    X(EAI_BADFLAGS, -4107, "bad value for ai_flags")                          \
+    X(EAI_NODATA, -4108, "no address associated with hostname")               \
+    X(EAI_OTHER, -4109, "name resolution failed")                             \
     X(EUNKNOWN, -4999, "unknown error")
 
 /* The codes, as ASYNC_EINVAL, ASYNC_ECLOSED, ... */
