@@ -9,6 +9,8 @@
  *   task.h     futures, tasks, await, sleep, cancellation, gather, async_run
  *   executor.h thread pool (run_in_executor, to_thread), async_getaddrinfo
  *   signal.h   signal watchers and loop signal handlers
+ *   sync.h     Event, Lock, Semaphore, Condition, Barrier for tasks
+ *   io.h       fd I/O in tasks: read, write, accept, connect, close
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -19,5 +21,7 @@
 #include <async/task.h>
 #include <async/executor.h>
 #include <async/signal.h>
+#include <async/sync.h>
+#include <async/io.h>
 
 #endif
