@@ -62,6 +62,9 @@ extern "C" {
     X(EAI_BADFLAGS, -4107, "bad value for ai_flags")                          \
     X(EAI_NODATA, -4108, "no address associated with hostname")               \
     X(EAI_OTHER, -4109, "name resolution failed")                             \
+    X(EFULL, -4201, "queue is full")                                          \
+    X(EEMPTY, -4202, "queue is empty")                                        \
+    X(EBROKEN, -4203, "barrier is broken")                                    \
     X(EUNKNOWN, -4999, "unknown error")
 
 /* The codes, as ASYNC_EINVAL, ASYNC_ECLOSED, ... */
