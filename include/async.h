@@ -11,6 +11,7 @@
  *   signal.h   signal watchers and loop signal handlers
  *   sync.h     Event, Lock, Semaphore, Condition, Barrier for tasks
  *   io.h       fd I/O in tasks: read, write, accept, connect, close
+ *   process.h  subprocesses: spawn, wait, kill, run with captured output
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -23,5 +24,6 @@
 #include <async/signal.h>
 #include <async/sync.h>
 #include <async/io.h>
+#include <async/process.h>
 
 #endif
