@@ -13,7 +13,7 @@ struct async_barrier {
     unsigned parties;     /* tasks that make a cycle */
     unsigned count;       /* tasks waiting in the current cycle */
     bool broken;          /* aborted: waits fail until a reset */
-    async__list waiters;  /* async__waitq_node.w.link, in arrival order */
+    async__waitq waiters; /* tasks waiting, in arrival order */
 };
 
 int async_barrier_new(async_barrier **out, unsigned parties)
@@ -26,7 +26,7 @@ int async_barrier_new(async_barrier **out, unsigned parties)
     b->parties = parties;
     b->count = 0;
     b->broken = false;
-    async__list_init(&b->waiters);
+    async__waitq_init(&b->waiters);
     *out = b;
     return 0;
 }
@@ -35,7 +35,7 @@ int async_barrier_free(async_barrier *b)
 {
     if (!b)
         return 0;
-    if (!async__list_empty(&b->waiters))
+    if (async__waitq_busy(&b->waiters))
         return ASYNC_EBUSY;
     free(b);
     return 0;
@@ -87,7 +87,7 @@ int async_barrier_abort(async_barrier *b)
         return ASYNC_EINVAL;
     b->broken = true;
     b->count = 0;
-    async__waiters_notify_all(&b->waiters, ASYNC_EBROKEN);
+    async__waitq_grant_all(&b->waiters, ASYNC_EBROKEN);
     return 0;
 }
 
@@ -97,7 +97,7 @@ int async_barrier_reset(async_barrier *b)
         return ASYNC_EINVAL;
     b->broken = false;
     b->count = 0;
-    async__waiters_notify_all(&b->waiters, ASYNC_EBROKEN);
+    async__waitq_grant_all(&b->waiters, ASYNC_EBROKEN);
     return 0;
 }
 

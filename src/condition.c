@@ -11,7 +11,7 @@
 struct async_condition {
     async_lock *lock;     /* the bound lock */
     bool own_lock;        /* lock was created here and is freed here */
-    async__list waiters;  /* async__waitq_node.w.link, FIFO */
+    async__waitq waiters; /* tasks waiting, FIFO */
 };
 
 int async_condition_new(async_condition **out, async_lock *lock)
@@ -27,7 +27,7 @@ int async_condition_new(async_condition **out, async_lock *lock)
         return ASYNC_ENOMEM;
     }
     c->lock = lock;
-    async__list_init(&c->waiters);
+    async__waitq_init(&c->waiters);
     *out = c;
     return 0;
 }
@@ -36,7 +36,7 @@ int async_condition_free(async_condition *c)
 {
     if (!c)
         return 0;
-    if (!async__list_empty(&c->waiters))
+    if (async__waitq_busy(&c->waiters))
         return ASYNC_EBUSY;
     if (c->own_lock && async_lock_free(c->lock) != 0)
         return ASYNC_EBUSY;

@@ -9,7 +9,7 @@
 
 struct async_event {
     bool set;             /* the flag */
-    async__list waiters;  /* async__waitq_node.w.link */
+    async__waitq waiters; /* tasks waiting for the flag */
 };
 
 int async_event_new(async_event **out)
@@ -20,7 +20,7 @@ int async_event_new(async_event **out)
     if (!ev)
         return ASYNC_ENOMEM;
     ev->set = false;
-    async__list_init(&ev->waiters);
+    async__waitq_init(&ev->waiters);
     *out = ev;
     return 0;
 }
@@ -29,7 +29,7 @@ int async_event_free(async_event *ev)
 {
     if (!ev)
         return 0;
-    if (!async__list_empty(&ev->waiters))
+    if (async__waitq_busy(&ev->waiters))
         return ASYNC_EBUSY;
     free(ev);
     return 0;
@@ -40,7 +40,7 @@ int async_event_set(async_event *ev)
     if (!ev)
         return ASYNC_EINVAL;
     ev->set = true;
-    async__waiters_notify_all(&ev->waiters, 0);
+    async__waitq_grant_all(&ev->waiters, 0);
     return 0;
 }
 

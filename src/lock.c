@@ -10,7 +10,7 @@
 
 struct async_lock {
     bool locked;          /* held by some task (or about to be, by a grantee) */
-    async__list waiters;  /* async__waitq_node.w.link, FIFO */
+    async__waitq waiters; /* tasks waiting, FIFO */
 };
 
 int async_lock_new(async_lock **out)
@@ -21,7 +21,7 @@ int async_lock_new(async_lock **out)
     if (!lock)
         return ASYNC_ENOMEM;
     lock->locked = false;
-    async__list_init(&lock->waiters);
+    async__waitq_init(&lock->waiters);
     *out = lock;
     return 0;
 }
@@ -30,7 +30,7 @@ int async_lock_free(async_lock *lock)
 {
     if (!lock)
         return 0;
-    if (!async__list_empty(&lock->waiters))
+    if (async__waitq_busy(&lock->waiters))
         return ASYNC_EBUSY;
     free(lock);
     return 0;

@@ -12,7 +12,7 @@
 struct async_semaphore {
     long value;           /* free permits; 0 while anyone waits */
     long bound;           /* bounded: the initial value; else -1 */
-    async__list waiters;  /* async__waitq_node.w.link, FIFO */
+    async__waitq waiters; /* tasks waiting, FIFO */
 };
 
 static int semaphore_create(async_semaphore **out, long value, bool bounded)
@@ -24,7 +24,7 @@ static int semaphore_create(async_semaphore **out, long value, bool bounded)
         return ASYNC_ENOMEM;
     sem->value = value;
     sem->bound = bounded ? value : -1;
-    async__list_init(&sem->waiters);
+    async__waitq_init(&sem->waiters);
     *out = sem;
     return 0;
 }
@@ -43,7 +43,7 @@ int async_semaphore_free(async_semaphore *sem)
 {
     if (!sem)
         return 0;
-    if (!async__list_empty(&sem->waiters))
+    if (async__waitq_busy(&sem->waiters))
         return ASYNC_EBUSY;
     free(sem);
     return 0;

@@ -8,8 +8,9 @@
  *
  * Objects belong to no loop: create one with its async_*_new() function
  * (anywhere, even before a loop exists) and release it with async_*_free().
- * Freeing an object that tasks are still waiting on is refused with
- * ASYNC_EBUSY and changes nothing; free(NULL) returns 0.
+ * Freeing an object that tasks are still waiting on -- or that just handed
+ * something to a task which has not run yet -- is refused with ASYNC_EBUSY
+ * and changes nothing; free(NULL) returns 0.
  *
  * Waiting.  Every call that may wait has two forms: the plain one waits as
  * long as it takes, the _until one gives up at loop time `deadline` (as
