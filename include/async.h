@@ -10,6 +10,7 @@
  *   executor.h thread pool (run_in_executor, to_thread), async_getaddrinfo
  *   signal.h   signal watchers and loop signal handlers
  *   sync.h     Event, Lock, Semaphore, Condition, Barrier for tasks
+ *   queue.h    FIFO, LIFO and priority queues between tasks
  *   io.h       fd I/O in tasks: read, write, accept, connect, close
  *   process.h  subprocesses: spawn, wait, kill, run with captured output
  */
@@ -23,6 +24,7 @@
 #include <async/executor.h>
 #include <async/signal.h>
 #include <async/sync.h>
+#include <async/queue.h>
 #include <async/io.h>
 #include <async/process.h>
 
