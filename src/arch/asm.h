@@ -105,6 +105,7 @@ _\name:
 #elif defined(__aarch64__)
 #define BTI_C hint #34
 #define BTI_J hint #36
+#define BTI_JC hint #38
 #endif
 
 #endif /* ASYNC_ARCH_ASM_H */

@@ -154,7 +154,7 @@ function CTX_MAKE
     ENDBR
     movq    %rdi, %rax
     andq    $-16, %rax
-    leaq    CTX_TRAMPOLINE(%rip), %rcx
+    leaq    SYM(CTX_TRAMPOLINE)(%rip), %rcx
     movq    %rcx, -8(%rax)
     movq    $0, -16(%rax)
     movq    %rsi, -24(%rax)
