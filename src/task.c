@@ -8,7 +8,7 @@
 
 #include "internal.h"
 
-static _Thread_local async_task *current_task;
+static _Thread_local async_task *current_task ASYNC__TLS_IE;
 static atomic_size_t live_tasks;
 
 async_task *async__task_current(void)
@@ -252,9 +252,19 @@ int async_task_cancel(async_task *t)
     if (t->fut.state != ASYNC__PENDING)
         return ASYNC_EDONE;
     t->cancel_requested = true;
+    t->cancel_count++;
     if (t->parked && !t->shield)
         async__task_wake(t, ASYNC_ECANCELED);
     return 0;
+}
+
+int async_task_uncancel(async_task *t)
+{
+    if (!t)
+        return ASYNC_EINVAL;
+    if (t->cancel_count > 0 && --t->cancel_count == 0)
+        t->cancel_requested = false;
+    return (int)t->cancel_count;
 }
 
 bool async_task_cancelling(const async_task *t)
@@ -399,9 +409,13 @@ void async__tasks_kill_all(async_loop *loop)
 
 void async__loop_drain_tasks(async_loop *loop)
 {
-    for (async__list *n = loop->tasks.next; n != &loop->tasks; n = n->next)
-        async_task_cancel(async__container_of(n, async_task, link));
     while (loop->ntasks > 0) {
+        /* Again each turn: tasks born during the drain are cancelled too. */
+        for (async__list *n = loop->tasks.next; n != &loop->tasks; n = n->next) {
+            async_task *t = async__container_of(n, async_task, link);
+            if (!t->cancel_requested)
+                async_task_cancel(t);
+        }
         /* stop-before-run makes run_forever do exactly one iteration */
         async_loop_stop(loop);
         if (async_loop_run_forever(loop) != 0)
