@@ -11,6 +11,7 @@
  *   signal.h   signal watchers and loop signal handlers
  *   sync.h     Event, Lock, Semaphore, Condition, Barrier for tasks
  *   queue.h    FIFO, LIFO and priority queues between tasks
+ *   group.h    task groups: a scope that owns its child tasks
  *   io.h       fd I/O in tasks: read, write, accept, connect, close
  *   process.h  subprocesses: spawn, wait, kill, run with captured output
  */
@@ -25,6 +26,7 @@
 #include <async/signal.h>
 #include <async/sync.h>
 #include <async/queue.h>
+#include <async/group.h>
 #include <async/io.h>
 #include <async/process.h>
 

@@ -137,6 +137,7 @@ struct async_task {
     bool parked;              /* suspended in async__task_park */
     bool queued;              /* in the ready queue */
     bool cancel_requested;    /* async_task_cancel was called */
+    unsigned cancel_count;    /* cancel requests not undone by uncancel */
     bool started;             /* the body has begun */
     unsigned shield;          /* async_shield_enter nesting */
     unsigned ndeadlines;      /* depth of the deadline-scope stack */

@@ -144,6 +144,16 @@ ASYNC_API int async_task_cancel(async_task *t);
 /* True if the task was asked to cancel (and has not finished otherwise). */
 ASYNC_API bool async_task_cancelling(const async_task *t);
 
+/*
+ * Undoes one cancellation request (asyncio's Task.uncancel), for code that
+ * cancelled a task on purpose and has handled it (task groups do this).
+ * Each async_task_cancel() on a pending task counts one request; when the
+ * count drops to 0 the task is no longer cancelling and its suspension
+ * points stop returning ASYNC_ECANCELED.  Returns the requests left, or
+ * ASYNC_EINVAL (NULL).
+ */
+ASYNC_API int async_task_uncancel(async_task *t);
+
 ASYNC_API int async_task_await(async_task *t, void **result);
 
 /* ---- suspension points inside a task ------------------------------------ */
