@@ -45,7 +45,7 @@ typedef struct ts_call {
     async_loop *loop;      /* for error reports */
 } ts_call;
 
-static _Thread_local async_loop *running_loop;
+static _Thread_local async_loop *running_loop ASYNC__TLS_IE;
 static _Thread_local async_loop *default_loop;
 
 /* ---- clock -------------------------------------------------------------- */
