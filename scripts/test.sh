@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# One command: install everything the test matrix needs, then run the whole
+# cmocka suite in every configuration the project promises:
+#   1. default build (gcc, -Werror)
+#   2. AddressSanitizer + UndefinedBehaviorSanitizer (with fiber annotations)
+#   3. Valgrind (with stack registration)
+#   4. clang, FP control words saved on every switch (-Dsave_fp_control=true)
+#   5. AArch64 cross build, run under qemu-user
+#   6. the Mach-O context-switch objects assembled for arm64 and x86_64 macOS
+# and ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+scripts/setup-debian.sh --full || { echo "setup failed"; echo "0 passed, 1 failed"; exit 1; }
+
+out=${BUILD_ROOT:-$root/build-test}
+mkdir -p "$out"
+passed=0
+failed=0
+
+# Runs `meson test` in a configured build dir and adds its counts.
+run_suite() {
+  local name=$1 dir=$2; shift 2
+  echo "=== $name ==="
+  local log="$out/$name.log"
+  meson test -C "$dir" --print-errorlogs "$@" >"$log" 2>&1
+  local rc=$?
+  grep -E '^ *[0-9]+/[0-9]+ ' "$log" | grep -vE ' OK ' || true
+  local ok fail
+  ok=$(awk '/^Ok:/ {print $2}' "$log")
+  fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {s += $NF} END {print s + 0}' "$log")
+  ok=${ok:-0}
+  if [ "$rc" -ne 0 ] && [ "$fail" -eq 0 ]; then
+    fail=1 # the runner itself failed
+    tail -20 "$log"
+  fi
+  echo "$name: $ok passed, $fail failed"
+  passed=$((passed + ok))
+  failed=$((failed + fail))
+}
+
+# Configures and builds; a build failure counts as one failed test.
+setup_build() {
+  local name=$1 dir=$2; shift 2
+  rm -rf "$dir"
+  if ! meson setup "$dir" "$@" >"$out/$name-setup.log" 2>&1 ||
+     ! ninja -C "$dir" >"$out/$name-build.log" 2>&1; then
+    echo "=== $name: build failed ==="
+    tail -30 "$out/$name-setup.log" "$out/$name-build.log" 2>/dev/null
+    failed=$((failed + 1))
+    return 1
+  fi
+}
+
+if setup_build default "$out/default" -Dwerror=true; then
+  run_suite default "$out/default"
+fi
+
+if setup_build sanitize "$out/sanitize" -Db_sanitize=address,undefined -Db_lundef=false \
+     -Dexamples=false -Dbench=false; then
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    run_suite sanitize "$out/sanitize"
+fi
+
+if setup_build valgrind "$out/valgrind" -Dvalgrind=true -Dexamples=false -Dbench=false; then
+  run_suite valgrind "$out/valgrind" --setup valgrind
+fi
+
+if CC=clang setup_build clang-fpctl "$out/clang-fpctl" -Dsave_fp_control=true -Dwerror=true; then
+  run_suite clang-fpctl "$out/clang-fpctl"
+fi
+
+if setup_build aarch64 "$out/aarch64" --cross-file cross/aarch64-linux.txt \
+     -Dexamples=false -Dbench=false; then
+  run_suite aarch64 "$out/aarch64" --timeout-multiplier 4
+fi
+
+echo "=== Mach-O ==="
+for target in arm64-apple-macos11 x86_64-apple-macos11; do
+  arch=aarch64
+  [ "${target%%-*}" = x86_64 ] && arch=x86_64
+  if clang -target "$target" -c "src/arch/$arch/switch.S" -I src/arch \
+       -o "$out/switch-$target.o" 2>"$out/macho-$target.log"; then
+    echo "Mach-O $target: ok"
+    passed=$((passed + 1))
+  else
+    echo "Mach-O $target: FAILED"
+    cat "$out/macho-$target.log"
+    failed=$((failed + 1))
+  fi
+done
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
