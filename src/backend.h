@@ -4,7 +4,7 @@
  * compiles exactly one of them.
  *
  * Interest is persistent: an fd is registered once with the events wanted
- * and stays registered until async__backend_unwatch(), so waiting again on
+ * and stays registered until watched again with events == 0, so waiting on
  * the same fd costs no system call.
  */
 #ifndef ASYNC_BACKEND_H
