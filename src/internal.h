@@ -237,6 +237,7 @@ struct async_loop {
     async__backend *backend;       /* epoll or kqueue, via backend.h */
     async__fdw **fds;              /* indexed by fd; NULL = never watched */
     int nfds;                      /* capacity of fds */
+    size_t nwatched;               /* fds with interest set in the backend */
     async__list tasks;             /* unfinished tasks (async_task.link) */
     size_t ntasks;                 /* length of tasks */
     uint64_t next_task_id;         /* for "Task-N" names */
