@@ -13,6 +13,7 @@
  *   queue.h    FIFO, LIFO and priority queues between tasks
  *   group.h    task groups: a scope that owns its child tasks
  *   io.h       fd I/O in tasks: read, write, accept, connect, close
+ *   net.h      addresses, TCP listen/connect, UDP
  *   process.h  subprocesses: spawn, wait, kill, run with captured output
  */
 #ifndef ASYNC_H
@@ -28,6 +29,7 @@
 #include <async/queue.h>
 #include <async/group.h>
 #include <async/io.h>
+#include <async/net.h>
 #include <async/process.h>
 
 #endif

@@ -17,6 +17,7 @@
 #include <async/io.h>
 
 #include "internal.h"
+#include "io_internal.h"
 
 #ifndef MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0 /* platforms without it use SO_NOSIGPIPE per socket */
@@ -44,29 +45,7 @@ uint64_t async_deadline_in(int64_t timeout)
     return d < now ? ASYNC_NO_DEADLINE : d;
 }
 
-/*
- * Checks the calling context before an I/O call: ASYNC_ENOTTASK outside a
- * task, ASYNC_ECANCELED for a cancelled task (the level-triggered rule also
- * holds for calls that would not have to wait), else 0.  Deadline scopes
- * are left to the park, which knows the clock; a call that does not need to
- * wait simply completes.
- */
-static inline int io_enter(async_task **out)
-{
-    async_task *t = async__task_current();
-    if (!t)
-        return ASYNC_ENOTTASK;
-    if (t->cancel_requested && !t->shield)
-        return ASYNC_ECANCELED;
-    *out = t;
-    return 0;
-}
-
-static inline int io_wait(async_task *t, int fd, unsigned ev,
-                          uint64_t deadline)
-{
-    return async__loop_fd_wait(t->fut.loop, fd, ev, deadline);
-}
+_Thread_local async__io_budget async__io_budget_tls ASYNC__TLS_IE;
 
 static bool would_block(int err)
 {
@@ -88,12 +67,12 @@ int async_set_nonblocking(int fd)
 static int wait_ready(int fd, unsigned ev, uint64_t deadline)
 {
     async_task *t;
-    int rc = io_enter(&t);
+    int rc = async__io_enter(&t);
     if (rc)
         return rc;
     if (fd < 0)
         return ASYNC_EBADF;
-    return io_wait(t, fd, ev, deadline);
+    return async__io_wait(t, fd, ev, deadline);
 }
 
 int async_wait_readable(int fd, uint64_t deadline)
@@ -120,7 +99,7 @@ static int check_buf(int fd, const void *buf, size_t len)
 ssize_t async_read_deadline(int fd, void *buf, size_t len, uint64_t deadline)
 {
     async_task *t;
-    int rc = io_enter(&t);
+    int rc = async__io_enter(&t);
     if (rc || (rc = check_buf(fd, buf, len)))
         return rc;
     if (len == 0)
@@ -133,7 +112,7 @@ ssize_t async_read_deadline(int fd, void *buf, size_t len, uint64_t deadline)
             continue;
         if (!would_block(errno))
             return -errno;
-        if ((rc = io_wait(t, fd, ASYNC__EV_READ, deadline)))
+        if ((rc = async__io_wait(t, fd, ASYNC__EV_READ, deadline)))
             return rc;
     }
 }
@@ -189,7 +168,7 @@ ssize_t async_write_deadline(int fd, const void *buf, size_t len,
                              uint64_t deadline)
 {
     async_task *t;
-    int rc = io_enter(&t);
+    int rc = async__io_enter(&t);
     if (rc || (rc = check_buf(fd, buf, len)))
         return rc;
     if (len == 0)
@@ -200,7 +179,7 @@ ssize_t async_write_deadline(int fd, const void *buf, size_t len,
             return n;
         if (!would_block(errno))
             return -errno;
-        if ((rc = io_wait(t, fd, ASYNC__EV_WRITE, deadline)))
+        if ((rc = async__io_wait(t, fd, ASYNC__EV_WRITE, deadline)))
             return rc;
     }
 }
@@ -288,7 +267,7 @@ int async_accept_deadline(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                           uint64_t deadline)
 {
     async_task *t;
-    int rc = io_enter(&t);
+    int rc = async__io_enter(&t);
     if (rc)
         return rc;
     if (lfd < 0)
@@ -303,7 +282,7 @@ int async_accept_deadline(int lfd, struct sockaddr *addr, socklen_t *addrlen,
             continue;
         if (!would_block(errno))
             return -errno;
-        if ((rc = io_wait(t, lfd, ASYNC__EV_READ, deadline)))
+        if ((rc = async__io_wait(t, lfd, ASYNC__EV_READ, deadline)))
             return rc;
     }
 }
@@ -334,7 +313,7 @@ int async_connect_deadline(int fd, const struct sockaddr *addr,
                            socklen_t addrlen, uint64_t deadline)
 {
     async_task *t;
-    int rc = io_enter(&t);
+    int rc = async__io_enter(&t);
     if (rc)
         return rc;
     if (fd < 0)
@@ -347,7 +326,7 @@ int async_connect_deadline(int fd, const struct sockaddr *addr,
             return 0;
         int err = errno;
         if (err == EINPROGRESS || err == EINTR || err == EALREADY) {
-            if ((rc = io_wait(t, fd, ASYNC__EV_WRITE, deadline)))
+            if ((rc = async__io_wait(t, fd, ASYNC__EV_WRITE, deadline)))
                 return rc;
             return connect_result(fd);
         }

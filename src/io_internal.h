@@ -1,0 +1,76 @@
+/*
+ * What src/io.c shares with the other files that do fd I/O for tasks
+ * (src/net.c): the entry check every call makes and the wait it parks in.
+ */
+#ifndef ASYNC_IO_INTERNAL_H
+#define ASYNC_IO_INTERNAL_H
+
+#include "internal.h"
+
+#ifndef ASYNC__TLS_IE
+#define ASYNC__TLS_IE
+#endif
+
+/*
+ * Fairness.  An optimistic call that never has to wait never suspends, so
+ * a task whose peer always keeps data ready (a fast client, a local pipe)
+ * would run its read-write loop forever while every other task and the
+ * poller starve.  So each task gets a budget of calls that complete without
+ * waiting (Tokio's cooperative budget, in spirit): when it is spent, the
+ * next call first yields, putting the task at the back of the ready queue
+ * behind the next I/O poll.  The budget is tracked per thread for the task
+ * charged last: another task charged in between, or any park, means the
+ * loop went round, and starts a fresh budget.
+ */
+#define ASYNC__IO_BUDGET 32
+
+typedef struct async__io_budget {
+    async_task *task;  /* task charged last (only compared, never used) */
+    unsigned used;     /* its calls since it last suspended */
+} async__io_budget;
+
+extern _Thread_local async__io_budget async__io_budget_tls ASYNC__TLS_IE;
+
+/* Charges one call to t; yields when the budget is spent. */
+static inline int async__io_charge(async_task *t)
+{
+    async__io_budget *b = &async__io_budget_tls;
+    if (b->task != t) {
+        b->task = t;
+        b->used = 0;
+    }
+    if (++b->used <= ASYNC__IO_BUDGET)
+        return 0;
+    b->used = 0;
+    return async_yield();
+}
+
+/*
+ * The check before every I/O call: ASYNC_ENOTTASK outside a task,
+ * ASYNC_ECANCELED for a cancelled task (the level-triggered rule holds for
+ * calls that would not have to wait too, so a read-write loop always sees
+ * it), then the budget charge (whose yield may return ASYNC_ECANCELED or
+ * ASYNC_ETIMEDOUT).  Deadline scopes are otherwise left to the park, which
+ * knows the clock: a call that need not wait simply completes.
+ */
+static inline int async__io_enter(async_task **out)
+{
+    async_task *t = async__task_current();
+    if (!t)
+        return ASYNC_ENOTTASK;
+    if (t->cancel_requested && !t->shield)
+        return ASYNC_ECANCELED;
+    *out = t;
+    return async__io_charge(t);
+}
+
+/* Parks t until fd has `ev` ready (see async__loop_fd_wait); a park is a
+ * trip round the loop, so the budget starts again. */
+static inline int async__io_wait(async_task *t, int fd, unsigned ev,
+                                 uint64_t deadline)
+{
+    async__io_budget_tls.used = 0;
+    return async__loop_fd_wait(t->fut.loop, fd, ev, deadline);
+}
+
+#endif
