@@ -277,19 +277,9 @@ int async_task_cancel(async_task *t)
         return ASYNC_EDONE;
     t->cancel_requested = true;
     t->cancel_count++;
-    t->cancel_count++;
     if (t->parked && !t->shield)
         async__task_wake(t, ASYNC_ECANCELED);
     return 0;
-}
-
-int async_task_uncancel(async_task *t)
-{
-    if (!t)
-        return ASYNC_EINVAL;
-    if (t->cancel_count > 0 && --t->cancel_count == 0)
-        t->cancel_requested = false;
-    return (int)t->cancel_count;
 }
 
 int async_task_uncancel(async_task *t)
