@@ -21,6 +21,7 @@
  */
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
 #include <unistd.h>
@@ -68,6 +69,9 @@ struct executor {
     bool shutdown;           /* workers must exit when idle (lock) */
     uint64_t jobs_run;       /* jobs that started on a worker (lock) */
 };
+
+/* Started minus joined pool threads, process-wide (a test hook). */
+static atomic_uint unjoined;
 
 /* ---- finding and creating the pool ------------------------------------- */
 
@@ -293,6 +297,7 @@ static int ex_spawn(executor *ex)
     if (rc)
         return -rc;
     ex->nthreads++;
+    atomic_fetch_add(&unjoined, 1);
     return 0;
 }
 
@@ -414,8 +419,10 @@ static void ex_close(async_loop *loop, async__close_hook *h)
         j->rc = ASYNC_ECANCELED;
         job_release(j, false);
     }
-    for (unsigned i = 0; i < ex->nthreads; i++)
+    for (unsigned i = 0; i < ex->nthreads; i++) {
         pthread_join(ex->threads[i], NULL);
+        atomic_fetch_sub(&unjoined, 1);
+    }
     ex_deliver(ex);
     pthread_cond_destroy(&ex->cond);
     pthread_mutex_destroy(&ex->lock);
@@ -440,4 +447,9 @@ unsigned async__executor_threads(async_loop *loop)
 {
     executor *ex = ex_find(loop);
     return ex ? ex->nthreads : 0;
+}
+
+unsigned async__executor_threads_unjoined(void)
+{
+    return atomic_load(&unjoined);
 }

@@ -16,4 +16,8 @@ uint64_t async__executor_jobs_run(async_loop *loop);
 /* Threads loop's pool has started so far (0 without a pool). */
 unsigned async__executor_threads(async_loop *loop);
 
+/* Pool threads of every loop in the process that were started and not yet
+ * joined: 0 once every pool was shut down (leak checks). */
+unsigned async__executor_threads_unjoined(void);
+
 #endif

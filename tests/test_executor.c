@@ -3,7 +3,6 @@
  * bound, cancellation of queued and running jobs, shutdown at loop close
  * and at the end of async_run, and async_getaddrinfo off the loop thread.
  */
-#include <dirent.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -58,7 +57,6 @@ static void gate_pass(void)
 typedef struct rec {
     async_loop *loop;       /* loop under test */
     th_leaks leaks;         /* leak counters before the test */
-    int threads;            /* process threads before the test */
     pthread_t loop_thread;  /* the thread running the loop */
     int rc[8];              /* codes seen inside tasks */
     intptr_t val[8];        /* values seen inside tasks */
@@ -73,20 +71,6 @@ static atomic_int max_concurrent; /* the most seen at once */
 static atomic_int finished;    /* jobs that ended */
 static atomic_int discards;    /* discard callbacks */
 static atomic_int discard_rc;  /* last discard's rc */
-
-static int count_threads(void)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    closedir(d);
-    return n;
-}
 
 static void reset_counters(void)
 {
@@ -106,7 +90,6 @@ static int setup(void **state)
     reset_counters();
     gate_close();
     th_leaks_begin(&R.leaks);
-    R.threads = count_threads();
     R.loop_thread = pthread_self();
     assert_int_equal(async_loop_new(&R.loop), 0);
     return 0;
@@ -118,7 +101,7 @@ static int teardown(void **state)
     gate_open();
     assert_int_equal(async_loop_free(R.loop), 0);
     th_leaks_end(&R.leaks);
-    assert_int_equal(count_threads(), R.threads);
+    assert_int_equal(async__executor_threads_unjoined(), 0);
     return 0;
 }
 
@@ -445,7 +428,7 @@ static void test_shutdown_at_close(void **state)
         assert_true(async_future_cancelled(shut_f[i]));
     for (int i = 0; i < 7; i++)
         async_future_unref(shut_f[i]);
-    assert_int_equal(count_threads(), R.threads);
+    assert_int_equal(async__executor_threads_unjoined(), 0);
 }
 
 static int job_gate_only(void *arg, void **result)
@@ -484,7 +467,7 @@ static void test_async_run_shuts_down(void **state)
     assert_int_equal(atomic_load(&finished), 1);
     assert_int_equal(atomic_load(&ran_b), 0);
     assert_int_equal(atomic_load(&discards), 1);
-    assert_int_equal(count_threads(), R.threads);
+    assert_int_equal(async__executor_threads_unjoined(), 0);
 }
 
 /* ---- getaddrinfo --------------------------------------------------------------- */
