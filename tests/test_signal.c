@@ -318,6 +318,27 @@ static void test_close_restores_disposition(void **state)
                      ASYNC_ENOENT);
 }
 
+/* Loop close while a task is parked on a watcher: the task is killed, the
+ * watcher detached (its wait records unlinked while their stack still
+ * exists) and freed later without touching the dead stack. */
+static void test_close_with_task_waiting(void **state)
+{
+    (void)state;
+    const int sigs[] = {SIGUSR1};
+    assert_int_equal(async_signal_watcher_new(R.loop, sigs, 1, &R.w), 0);
+    async_task *t;
+    assert_int_equal(
+        async_loop_spawn(R.loop, &t, task_wait_shared, (void *)1, NULL), 0);
+    assert_int_equal(async_loop_stop(R.loop), 0);
+    assert_int_equal(async_loop_run_forever(R.loop), 0); /* t parks */
+    assert_int_equal(async_loop_close(R.loop), 0);
+    async_task_unref(t);
+    async_signal_watcher_free(R.w);
+    struct sigaction sa;
+    sigaction(SIGUSR1, NULL, &sa);
+    assert_true(sa.sa_handler == SIG_DFL);
+}
+
 static void test_one_loop_per_signal(void **state)
 {
     (void)state;
@@ -412,6 +433,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_close_restores_disposition,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_close_with_task_waiting, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_one_loop_per_signal, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
