@@ -31,7 +31,6 @@
  * fault is passed on to the previous disposition untouched.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -40,7 +39,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <sys/syscall.h>
+#endif
 
 #include <async/error.h>
 
@@ -195,13 +198,16 @@ static void install_handlers(void)
 /* ---------------------------------------------------------------------- */
 /* Mapping and guard. */
 
+#if defined(__linux__)
 /* madvise() returned 0, but do we have a guard?  User-mode emulators
- * (qemu-user) answer 0 to advice they do not know.  A guard makes the
- * kernel's own access fail with EFAULT; a plain zero page reads as the empty
- * path "", which does not exist. */
+ * (qemu-user) answer 0 to advice they do not know.  With a guard, the
+ * kernel's own write into the page fails with EFAULT; without one it
+ * succeeds.  A raw syscall, because the vDSO's clock_gettime would fault in
+ * user space, and one that writes rather than reads a string, because
+ * Valgrind reads string arguments itself before the syscall. */
 static bool guard_effective(void *map)
 {
-    return faccessat(AT_FDCWD, (const char *)map, F_OK, 0) != 0 &&
+    return syscall(SYS_clock_gettime, CLOCK_MONOTONIC, map) != 0 &&
            errno == EFAULT;
 }
 
@@ -231,6 +237,15 @@ static int guard_install(void *map)
         return ASYNC_ENOMEM;
     return 0;
 }
+#else
+/* Guard regions are a Linux feature. */
+static int guard_install(void *map)
+{
+    if (mprotect(map, guard_size, PROT_NONE) != 0)
+        return ASYNC_ENOMEM;
+    return 0;
+}
+#endif
 
 static int stack_map(async__stack *st, size_t size)
 {
