@@ -125,6 +125,7 @@ static void coro_entry(void *arg)
     asan_arrived(co);
     co->fn(co->arg);
     co->state = ASYNC__CORO_FINISHED;
+    current = co->resumer;
     /* Last switch out: NULL fake stack tells ASan to drop ours. */
     asan_leave(co, 1);
     async__ctx_switch(&co->sp, co->resumer_sp, NULL);
@@ -162,6 +163,16 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
     return 0;
 }
 
+/*
+ * Resume and suspend end in a tail call of the switch, and whoever leaves a
+ * coroutine (suspend, or coro_entry when fn returns) puts the resumer back
+ * as current before switching.  So nothing runs in resume() after the
+ * switch: the switch's indirect jump lands straight in resume()'s caller,
+ * there is no frame to pop and no ret that the return-stack predictor would
+ * miss (it holds the other context's return addresses at that point).
+ * AddressSanitizer builds need work after the switch, so they keep a frame.
+ */
+#if defined(ASYNC_HAVE_ASAN)
 void async__coro_resume(async__coro *co)
 {
     void *resumer_fake = NULL;
@@ -174,14 +185,25 @@ void async__coro_resume(async__coro *co)
     asan_enter(co, &resumer_fake);
     async__ctx_switch(&co->resumer_sp, co->sp, co);
     asan_back_in_resumer(resumer_fake);
-    current = co->resumer;
 }
+#else
+void async__coro_resume(async__coro *co)
+{
+    assert(co->state == ASYNC__CORO_READY ||
+           co->state == ASYNC__CORO_SUSPENDED);
+    co->resumer = current;
+    co->state = ASYNC__CORO_RUNNING;
+    current = co;
+    async__ctx_switch(&co->resumer_sp, co->sp, co);
+}
+#endif
 
 void async__coro_suspend(void)
 {
     async__coro *co = current;
 
     co->state = ASYNC__CORO_SUSPENDED;
+    current = co->resumer;
     asan_leave(co, 0);
     async__ctx_switch(&co->sp, co->resumer_sp, NULL);
     asan_arrived(co);
