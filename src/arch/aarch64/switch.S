@@ -55,8 +55,9 @@
  *   S+16   x21, x22
  *   S+0    x19, x20
  *
- * On the way out `arg` goes into x0: the return value of a suspended
- * async__ctx_switch() and the argument of a fresh context's entry.  The
+ * Scratch: x9, x10 (and the flags).  On the way out `arg` goes into x0:
+ * the return value of a suspended async__ctx_switch() and the argument of a
+ * fresh context's entry.  The
  * resume point is reached with ret (BTI does not check ret, and it keeps
  * return-address prediction in step).
  */
@@ -83,12 +84,17 @@ function CTX_SWITCH
 #endif
     /* The switch proper; both stacks hold the same layout, so the CFI
      * describes the new stack as well as the old one. */
-    mov     x9, sp
-    str     x9, [x0]
+    mov     x10, sp
+    str     x10, [x0]
     mov     sp, x1
 #if defined(ASYNC_SAVE_FP_CONTROL)
-    ldr     x9, [sp, #160]
-    msr     fpcr, x9
+    /* Writing FPCR can be slow (it may serialize FP execution); skip it
+     * when the incoming value equals the one in force (x9). */
+    ldr     x10, [sp, #160]
+    cmp     x9, x10
+    b.eq    1f
+    msr     fpcr, x10
+1:
 #endif
     ldp     x19, x20, [sp, #0]
     ldp     x21, x22, [sp, #16]

@@ -55,7 +55,8 @@
  *   S+4      x87 control word (16 bits)   } only with ASYNC_SAVE_FP_CONTROL
  *   S+0      MXCSR (32 bits)              } (FP = 8; otherwise FP = 0)
  *
- * On the way out `arg` goes into rax (the return value of a suspended
+ * Scratch: rax, rcx (and, with FP control, the flags).  On the way out
+ * `arg` goes into rax (the return value of a suspended
  * async__ctx_switch) and into rdi (the argument a fresh context's trampoline
  * hands to its entry function).
  *
@@ -95,11 +96,22 @@ function CTX_SWITCH
     /* The switch proper: both stacks hold the same frame layout, so the
      * CFI above describes the new stack as well as the old one. */
     movq    %rsp, (%rdi)
+#if defined(ASYNC_SAVE_FP_CONTROL)
+    movq    %rsp, %rcx
+#endif
     movq    %rsi, %rsp
 #if defined(ASYNC_SAVE_FP_CONTROL)
+    /* ldmxcsr and fldcw are slow (they serialize FP execution); skip each
+     * when the incoming value equals the one in force, the common case. */
+    movl    (%rsp), %eax
+    cmpl    (%rcx), %eax
+    je      1f
     ldmxcsr (%rsp)
+1:  movzwl  4(%rsp), %eax
+    cmpw    4(%rcx), %ax
+    je      2f
     fldcw   4(%rsp)
-    addq    $8, %rsp
+2:  addq    $8, %rsp
     .cfi_adjust_cfa_offset -8
 #endif
     popq    %r15
