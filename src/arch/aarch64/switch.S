@@ -57,9 +57,9 @@
  *
  * Scratch: x9, x10 (and the flags).  On the way out `arg` goes into x0:
  * the return value of a suspended async__ctx_switch() and the argument of a
- * fresh context's entry.  The
- * resume point is reached with ret (BTI does not check ret, and it keeps
- * return-address prediction in step).
+ * fresh context's entry.  The resume point is reached with ret, not br: a
+ * br must land on a BTI pad, which the instruction after a bl is not, while
+ * ret is not checked by BTI.
  */
 function CTX_SWITCH
     .cfi_startproc

@@ -64,7 +64,9 @@
  * would always miss the return-stack predictor (it returns into a different
  * context than the one that called), the indirect jmp is predicted from its
  * history.  Under IBT (-fcf-protection) an indirect jmp must land on endbr64,
- * which the instruction after a call is not, so that build uses ret.
+ * which the instruction after a call is not, so that build marks the jump
+ * notrack (as compilers do for switch jump tables); elsewhere the 3E prefix
+ * would only be a no-op segment override, so it is left out.
  */
 function CTX_SWITCH
     .cfi_startproc
@@ -134,12 +136,12 @@ function CTX_SWITCH
     .cfi_restore %rbp
     movq    %rdx, %rax
     movq    %rdx, %rdi
-#if defined(__CET__) && (__CET__ & 1)
-    ret
-#else
     popq    %rcx
     .cfi_adjust_cfa_offset -8
     .cfi_register %rip, %rcx
+#if defined(__CET__) && (__CET__ & 1)
+    notrack jmpq *%rcx
+#else
     jmpq    *%rcx
 #endif
     .cfi_endproc
