@@ -84,17 +84,6 @@ static inline void asan_arrived(async__coro *co)
                                     &co->resumer_size);
 }
 #else
-static inline void asan_enter(async__coro *co, void **resumer_fake)
-{
-    (void)co;
-    (void)resumer_fake;
-}
-
-static inline void asan_back_in_resumer(void *resumer_fake)
-{
-    (void)resumer_fake;
-}
-
 static inline void asan_leave(async__coro *co, int finished)
 {
     (void)co;
