@@ -78,12 +78,44 @@ static inline void asan_leave(async__coro *co, int finished)
                                    co->resumer_bottom, co->resumer_size);
 }
 
+/* Arriving from a transfer, the stack we came from is a sibling, not the
+ * resumer: the resumer's bounds were handed over by the transfer. */
 static inline void asan_arrived(async__coro *co)
 {
-    __sanitizer_finish_switch_fiber(co->asan_fake_stack, &co->resumer_bottom,
-                                    &co->resumer_size);
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(co->asan_fake_stack, &bottom, &size);
+    if (!co->transferred_in) {
+        co->resumer_bottom = bottom;
+        co->resumer_size = size;
+    }
+}
+
+static inline void asan_hand_over(async__coro *from, async__coro *to)
+{
+    to->resumer_bottom = from->resumer_bottom;
+    to->resumer_size = from->resumer_size;
+    to->transferred_in = true;
+}
+
+static inline void asan_leave_to(async__coro *from, async__coro *to)
+{
+    __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack.base,
+                                   to->stack.size);
 }
 #else
+static inline void asan_hand_over(async__coro *from, async__coro *to)
+{
+    (void)from;
+    (void)to;
+}
+
+static inline void asan_leave_to(async__coro *from, async__coro *to)
+{
+    (void)from;
+    (void)to;
+}
+
 static inline void asan_leave(async__coro *co, int finished)
 {
     (void)co;
@@ -117,7 +149,7 @@ static void coro_entry(void *arg)
     current = co->resumer;
     /* Last switch out: NULL fake stack tells ASan to drop ours. */
     asan_leave(co, 1);
-    async__ctx_switch(&co->sp, co->resumer_sp, NULL);
+    async__ctx_switch(&co->sp, co->resumer_sp, co);
     /* A finished coroutine is never resumed again. */
     abort();
 }
@@ -141,6 +173,7 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
     co->arg = arg;
     co->name = NULL;
     co->state = ASYNC__CORO_READY;
+    co->transferred_in = false;
 #if defined(ASYNC_HAVE_ASAN)
     co->asan_fake_stack = NULL;
     co->resumer_bottom = NULL;
@@ -162,7 +195,7 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
  * AddressSanitizer builds need work after the switch, so they keep a frame.
  */
 #if defined(ASYNC_HAVE_ASAN)
-void async__coro_resume(async__coro *co)
+async__coro *async__coro_resume(async__coro *co)
 {
     void *resumer_fake = NULL;
 
@@ -171,19 +204,21 @@ void async__coro_resume(async__coro *co)
     co->resumer = current;
     co->state = ASYNC__CORO_RUNNING;
     current = co;
+    co->transferred_in = false;
     asan_enter(co, &resumer_fake);
-    async__ctx_switch(&co->resumer_sp, co->sp, co);
+    async__coro *back = async__ctx_switch(&co->resumer_sp, co->sp, co);
     asan_back_in_resumer(resumer_fake);
+    return back;
 }
 #else
-void async__coro_resume(async__coro *co)
+async__coro *async__coro_resume(async__coro *co)
 {
     assert(co->state == ASYNC__CORO_READY ||
            co->state == ASYNC__CORO_SUSPENDED);
     co->resumer = current;
     co->state = ASYNC__CORO_RUNNING;
     current = co;
-    async__ctx_switch(&co->resumer_sp, co->sp, co);
+    return async__ctx_switch(&co->resumer_sp, co->sp, co);
 }
 #endif
 
@@ -194,8 +229,26 @@ void async__coro_suspend(void)
     co->state = ASYNC__CORO_SUSPENDED;
     current = co->resumer;
     asan_leave(co, 0);
-    async__ctx_switch(&co->sp, co->resumer_sp, NULL);
+    async__ctx_switch(&co->sp, co->resumer_sp, co);
     asan_arrived(co);
+}
+
+void async__coro_transfer(async__coro *from, async__coro *to)
+{
+    assert(from == current);
+    assert(to->state == ASYNC__CORO_READY ||
+           to->state == ASYNC__CORO_SUSPENDED);
+    /* `to` takes over from's resumer: when it suspends or finishes, control
+     * goes where from's would have gone. */
+    to->resumer = from->resumer;
+    to->resumer_sp = from->resumer_sp;
+    asan_hand_over(from, to);
+    from->state = ASYNC__CORO_SUSPENDED;
+    to->state = ASYNC__CORO_RUNNING;
+    current = to;
+    asan_leave_to(from, to);
+    async__ctx_switch(&from->sp, to->sp, to);
+    asan_arrived(from);
 }
 
 /*

@@ -11,6 +11,7 @@
 #ifndef ASYNC_CORO_H
 #define ASYNC_CORO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "stack.h"
@@ -32,11 +33,12 @@ typedef struct async__coro {
     void *arg;              /* argument of fn */
     const char *name;       /* shown by the stack-overflow report; may be NULL */
     enum async__coro_state state; /* see enum above */
+    bool transferred_in;    /* last entered by a transfer, not a resume */
     async__stack stack;     /* the stack this coroutine runs on */
 #if defined(ASYNC_HAVE_ASAN)
     void *asan_fake_stack;        /* ASan fake stack of the suspended side */
     const void *resumer_bottom;   /* resumer's stack bounds, told to ASan */
-    size_t resumer_size;
+    size_t resumer_size;          /* (size of that stack) */
 #endif
 #if defined(ASYNC_HAVE_VALGRIND)
     unsigned valgrind_id;   /* VALGRIND_STACK_REGISTER id of the stack */
@@ -52,8 +54,13 @@ typedef struct async__coro {
 int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
                      size_t stack_size);
 
-/* Runs `co` (READY or SUSPENDED) until it suspends or finishes. */
-void async__coro_resume(async__coro *co);
+/*
+ * Runs `co` (READY or SUSPENDED) until control comes back: returns the
+ * coroutine that suspended or finished, which is `co` itself unless `co`
+ * transferred to a sibling (async__coro_transfer) that then gave control
+ * back.
+ */
+async__coro *async__coro_resume(async__coro *co);
 
 /* Called from inside a coroutine: returns control to its resumer.  Returns
  * when the coroutine is resumed again. */
@@ -62,6 +69,15 @@ void async__coro_suspend(void);
 /* Releases the stack of a READY or FINISHED coroutine.  Never call it from
  * the coroutine itself. */
 void async__coro_destroy(async__coro *co);
+
+/*
+ * Called from inside the running coroutine `from`: switches straight to
+ * `to` (READY or SUSPENDED) without going back to the common resumer, one
+ * context switch instead of two.  `to` inherits from's resumer, so its next
+ * suspend (or its end) returns control there.  Returns when something
+ * resumes or transfers back to `from`.
+ */
+void async__coro_transfer(async__coro *from, async__coro *to);
 
 /* The coroutine running on this thread, or NULL on the thread's own stack. */
 async__coro *async__coro_current(void);

@@ -48,8 +48,8 @@ typedef struct async__runnable {
     void (*run)(struct async__runnable *self, bool drop); /* run or release */
 } async__runnable;
 
-/* Appends r to the ready queue; it runs in this or the next iteration. */
-void async__loop_schedule(async_loop *loop, async__runnable *r);
+/* The ready-queue operations are static inline (below, after struct
+ * async_loop): they are most of the cost of a task switch. */
 
 /* ---- loop timers ------------------------------------------------------- */
 
@@ -233,6 +233,7 @@ struct async_loop {
     async__runnable *ready_head;   /* FIFO of things to run */
     async__runnable **ready_tail;  /* append point */
     size_t ready_len;              /* entries in the FIFO */
+    size_t todo;                   /* items of this iteration not yet run */
     async__timer_heap timers;      /* call_later handles and task deadlines */
     async__backend *backend;       /* epoll or kqueue, via backend.h */
     async__fdw **fds;              /* indexed by fd; NULL = never watched */
@@ -255,6 +256,55 @@ struct async_loop {
     async_exception_handler exc_fn;/* user exception handler, or NULL */
     void *exc_arg;                 /* its argument */
 };
+
+/* ---- the ready queue, inline ------------------------------------------------- */
+
+/* Appends r to the ready queue; it runs in this or the next iteration. */
+static inline void async__loop_schedule(async_loop *loop, async__runnable *r)
+{
+    r->next = NULL;
+    *loop->ready_tail = r;
+    loop->ready_tail = &r->next;
+    loop->ready_len++;
+}
+
+/* Pops the head of the ready queue, or NULL. */
+static inline async__runnable *async__loop_ready_pop(async_loop *loop)
+{
+    async__runnable *r = loop->ready_head;
+    if (!r)
+        return NULL;
+    loop->ready_head = r->next;
+    if (!loop->ready_head)
+        loop->ready_tail = &loop->ready_head;
+    loop->ready_len--;
+    return r;
+}
+
+/*
+ * For a task about to give up the CPU: pops and returns the head of the
+ * ready queue if it is of kind `kind` (its run function) and the loop would
+ * run it next anyway, either in the current iteration or at the start of
+ * the next one when that iteration has nothing else to do first: no poll
+ * (no fd watched), no timer to fire, no threadsafe call to take, no stop
+ * to honour.  NULL otherwise.
+ */
+static inline async__runnable *
+async__loop_next_ready(async_loop *loop, void (*kind)(async__runnable *, bool))
+{
+    async__runnable *r = loop->ready_head;
+    if (!r || r->run != kind)
+        return NULL;
+    if (loop->todo == 0) {
+        if (loop->nwatched || loop->stopping ||
+            async__timer_heap_min(&loop->timers) ||
+            atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+            return NULL;
+        loop->todo = loop->ready_len;
+    }
+    loop->todo--;
+    return async__loop_ready_pop(loop);
+}
 
 /* ---- test hooks (not part of the public API) ---------------------------- */
 

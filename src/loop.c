@@ -83,25 +83,7 @@ void async__loop_advance_clock(async_loop *loop, uint64_t ns)
 
 /* ---- ready queue and timers --------------------------------------------- */
 
-void async__loop_schedule(async_loop *loop, async__runnable *r)
-{
-    r->next = NULL;
-    *loop->ready_tail = r;
-    loop->ready_tail = &r->next;
-    loop->ready_len++;
-}
 
-static async__runnable *ready_pop(async_loop *loop)
-{
-    async__runnable *r = loop->ready_head;
-    if (!r)
-        return NULL;
-    loop->ready_head = r->next;
-    if (!loop->ready_head)
-        loop->ready_tail = &loop->ready_head;
-    loop->ready_len--;
-    return r;
-}
 
 void async__loop_timer_arm(async_loop *loop, async__ltimer *t, uint64_t when)
 {
@@ -682,11 +664,13 @@ static void loop_run_once(async_loop *loop)
     /* Only what is ready now; anything scheduled while running waits for
      * the next iteration, so a callback that reschedules itself cannot
      * starve I/O. */
-    for (size_t todo = loop->ready_len; todo > 0; todo--) {
-        async__runnable *r = ready_pop(loop);
+    for (loop->todo = loop->ready_len; loop->todo > 0;) {
+        loop->todo--;
+        async__runnable *r = async__loop_ready_pop(loop);
         r->run(r, false);
     }
 }
+
 
 int async_loop_run_forever(async_loop *loop)
 {
@@ -786,7 +770,7 @@ int async_set_event_loop(async_loop *loop)
 static void loop_drop_ready(async_loop *loop)
 {
     async__runnable *r;
-    while ((r = ready_pop(loop)))
+    while ((r = async__loop_ready_pop(loop)))
         r->run(r, true);
     pthread_mutex_lock(&loop->ts_lock);
     r = loop->ts_head;

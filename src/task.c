@@ -62,6 +62,8 @@ static void task_timer_fire(async_loop *loop, async__ltimer *timer)
         async__task_wake(t, ASYNC_ETIMEDOUT);
 }
 
+static void task_switch_out(async_task *t);
+
 int async__task_park(async_task *t, uint64_t deadline)
 {
     int rc = task_interrupt(t);
@@ -76,7 +78,7 @@ int async__task_park(async_task *t, uint64_t deadline)
     }
     t->parked = true;
     t->wake_rc = 0;
-    async__coro_suspend();
+    task_switch_out(t);
     if (deadline != ASYNC__FOREVER)
         async__loop_timer_disarm(t->fut.loop, &t->timer);
     return t->wake_rc;
@@ -105,27 +107,87 @@ static void task_main(void *arg)
     async__future_complete(&t->fut, rc, result);
 }
 
+/* Prepares a task popped from the ready queue to run.  False if it was
+ * cancelled before its first step: it is then completed and retired here,
+ * without its body ever running. */
+static bool task_begin(async_task *t)
+{
+    t->queued = false;
+    if (t->started)
+        return true;
+    t->started = true;
+    if (!t->cancel_requested)
+        return true;
+    async__future_complete(&t->fut, ASYNC_ECANCELED, NULL);
+    task_retire(t);
+    return false;
+}
+
 static void task_run(async__runnable *r, bool drop)
 {
     async_task *t = async__container_of(r, async_task, run);
-    t->queued = false;
-    if (drop)
+    if (drop) {
+        t->queued = false;
         return;
-    if (!t->started) {
-        t->started = true;
-        if (t->cancel_requested) {
-            /* Cancelled before its first step: the body never runs. */
-            async__future_complete(&t->fut, ASYNC_ECANCELED, NULL);
-            task_retire(t);
+    }
+    if (!task_begin(t))
+        return;
+    async_task *prev = current_task;
+    current_task = t;
+    /* What comes back may be another task that t transferred to. */
+    async__coro *back = async__coro_resume(&t->coro);
+    current_task = prev;
+    if (back->state == ASYNC__CORO_FINISHED)
+        task_retire(async__container_of(back, async_task, coro));
+}
+
+/* task_switch_out's rare case: the next ready task has not started yet
+ * (it may have been cancelled before its first step). */
+static __attribute__((noinline)) void task_switch_out_slow(async_task *t,
+                                                           async_task *next)
+{
+    async_loop *loop = t->fut.loop;
+    while (!task_begin(next)) {
+        async__runnable *r = async__loop_next_ready(loop, task_run);
+        if (!r) {
+            async__coro_suspend();
+            return;
+        }
+        next = async__container_of(r, async_task, run);
+        if (next == t) {
+            t->queued = false;
             return;
         }
     }
-    async_task *prev = current_task;
-    current_task = t;
-    async__coro_resume(&t->coro);
-    current_task = prev;
-    if (t->coro.state == ASYNC__CORO_FINISHED)
-        task_retire(t);
+    current_task = next;
+    async__coro_transfer(&t->coro, &next->coro);
+}
+
+/*
+ * The running task t (parked, or queued again by a yield) gives up the
+ * CPU.  If the loop's next step would be to resume another task, switch to
+ * it directly: one context switch instead of two through the loop.
+ * Otherwise suspend back to the loop.
+ */
+static void task_switch_out(async_task *t)
+{
+    async__runnable *r = async__loop_next_ready(t->fut.loop, task_run);
+    if (!r) {
+        async__coro_suspend();
+        return;
+    }
+    async_task *next = async__container_of(r, async_task, run);
+    if (next == t) {
+        t->queued = false; /* a yield with nobody else to run */
+        return;
+    }
+    if (!next->started) {
+        task_switch_out_slow(t, next);
+        return;
+    }
+    next->queued = false;
+    current_task = next;
+    async__coro_transfer(&t->coro, &next->coro);
 }
 
 /* ---- spawning ----------------------------------------------------------------- */
@@ -366,10 +428,12 @@ int async_yield(void)
     int rc = task_interrupt(t);
     if (rc)
         return rc;
-    /* Park and wake at once: we go to the back of the ready queue. */
-    t->parked = true;
-    async__task_wake(t, 0);
-    async__coro_suspend();
+    /* Straight to the back of the ready queue (not parked: a cancel
+     * arriving meanwhile is seen by the next suspension point). */
+    t->wake_rc = 0;
+    t->queued = true;
+    async__loop_schedule(t->fut.loop, &t->run);
+    task_switch_out(t);
     return t->wake_rc;
 }
 

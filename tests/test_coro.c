@@ -287,6 +287,49 @@ static void test_million(void **state)
     }
 }
 
+/* Transfer: a coroutine hands the CPU straight to a sibling; the sibling
+ * inherits the resumer, and resume reports which coroutine came back. */
+static async__coro tr_a, tr_b;
+static char tr_log[16];
+static int tr_n;
+
+static void tr_a_body(void *arg)
+{
+    (void)arg;
+    tr_log[tr_n++] = 'a';
+    async__coro_transfer(&tr_a, &tr_b); /* first entry of b */
+    tr_log[tr_n++] = 'A';                /* b transferred back */
+}
+
+static void tr_b_body(void *arg)
+{
+    (void)arg;
+    tr_log[tr_n++] = 'b';
+    async__coro_suspend();               /* to a's resumer: the test */
+    tr_log[tr_n++] = 'B';
+    async__coro_transfer(&tr_b, &tr_a);
+    tr_log[tr_n++] = 'Z';                /* never: a finishes, not back */
+}
+
+static void test_transfer(void **state)
+{
+    (void)state;
+    tr_n = 0;
+    assert_int_equal(async__coro_init(&tr_a, tr_a_body, NULL, 0), 0);
+    assert_int_equal(async__coro_init(&tr_b, tr_b_body, NULL, 0), 0);
+    assert_ptr_equal(async__coro_resume(&tr_a), &tr_b); /* b suspended */
+    assert_int_equal(tr_b.state, ASYNC__CORO_SUSPENDED);
+    assert_int_equal(tr_a.state, ASYNC__CORO_SUSPENDED);
+    assert_null(async__coro_current());
+    assert_ptr_equal(async__coro_resume(&tr_b), &tr_a); /* a finished */
+    assert_int_equal(tr_a.state, ASYNC__CORO_FINISHED);
+    assert_int_equal(tr_b.state, ASYNC__CORO_SUSPENDED);
+    assert_int_equal(tr_n, 4);
+    assert_memory_equal(tr_log, "abBA", 4);
+    async__coro_destroy(&tr_a);
+    async__coro_destroy(&tr_b); /* suspended: dropped without unwinding */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_nested),
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_million),
+        cmocka_unit_test(test_transfer),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
