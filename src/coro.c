@@ -172,6 +172,7 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
     co->fn = fn;
     co->arg = arg;
     co->name = NULL;
+    co->id = 0;
     co->state = ASYNC__CORO_READY;
     co->transferred_in = false;
 #if defined(ASYNC_HAVE_ASAN)

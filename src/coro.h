@@ -32,6 +32,7 @@ typedef struct async__coro {
     async__coro_fn fn;      /* body, called once with arg */
     void *arg;              /* argument of fn */
     const char *name;       /* shown by the stack-overflow report; may be NULL */
+    unsigned long long id;  /* shown as "Task-<id>" when name is NULL (0: none) */
     enum async__coro_state state; /* see enum above */
     bool transferred_in;    /* last entered by a transfer, not a resume */
     async__stack stack;     /* the stack this coroutine runs on */

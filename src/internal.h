@@ -155,7 +155,8 @@ struct async_task {
     uint64_t *deadlines;      /* scope stack, allocated on first push */
     uint64_t scope_deadline;  /* earliest of deadlines[], or FOREVER */
     char *name;               /* user-given name (malloc), or NULL */
-    char autoname[24];        /* "Task-N" */
+    uint64_t id;              /* N of "Task-N": spawn order in the loop */
+    char autoname[24];        /* "Task-N", formatted on first use, or "" */
 };
 
 /* Frees a finished (or killed) task whose last reference went away. */
