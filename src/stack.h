@@ -1,11 +1,12 @@
 /*
- * Coroutine stacks: mmap'd memory below which lies a PROT_NONE guard, handed
- * out from a small per-thread pool so that creating and finishing coroutines
- * in a loop does not mmap and munmap each time.
+ * Coroutine stacks: mmap'd memory below which lies a no-access guard, carved
+ * from multi-stack slabs and recycled through a per-thread free list, so that
+ * creating and finishing coroutines costs no system call in the common case.
  */
 #ifndef ASYNC_STACK_H
 #define ASYNC_STACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Default usable size of a coroutine stack, in bytes. */
@@ -15,18 +16,22 @@
 /* Largest usable size accepted (anything larger is ASYNC_EINVAL). */
 #define ASYNC__STACK_MAX ((size_t)1 << 30)
 
+struct async__slab;
+
 typedef struct async__stack {
-    void *map;       /* start of the mapping: the guard region lives here */
-    size_t map_size; /* whole mapping, guard included */
+    void *map;       /* start of this stack's part of its slab: the guard */
+    size_t map_size; /* this stack's part of the slab, guard included */
     size_t guard;    /* bytes of PROT_NONE guard at the bottom of map */
     void *base;      /* lowest usable address (map + guard) */
     void *top;       /* highest usable address, exclusive (map + map_size) */
     size_t size;     /* usable bytes, top - base */
+    struct async__slab *slab; /* the slab it was carved from */
 } async__stack;
 
 /*
  * Hands out a stack with at least `size` usable bytes (0 means the default),
- * from this thread's pool when one of the same size is there.  Returns 0,
+ * from this thread's free list when one of the same size is there, else from
+ * a slab (mapping a new one when needed).  Returns 0,
  * ASYNC_EINVAL for a size outside [ASYNC__STACK_MIN, ASYNC__STACK_MAX], or
  * ASYNC_ENOMEM; on error *st is untouched.  The first call in a thread also
  * installs the stack-overflow reporter (SIGSEGV handler on an alternate
@@ -34,15 +39,28 @@ typedef struct async__stack {
  */
 int async__stack_alloc(async__stack *st, size_t size);
 
-/* Returns a stack to this thread's pool, or unmaps it when the pool is full.
- * Never call it for the stack you are running on. */
+/* Returns a stack to the free list of the thread that allocated it; past
+ * the pool's cap on resident free stacks, their memory is given back to the
+ * kernel (and wholly free slabs are unmapped).  A stack freed by another
+ * thread has its memory released at once and its slot retired until its
+ * slab is unmapped.  Never call it for the stack you are running on. */
 void async__stack_free(async__stack *st);
 
-/* Unmaps every stack pooled by this thread (also done at thread exit). */
+/* Unmaps every slab of this thread with no stack in use (also done at
+ * thread exit, where slabs with stacks still in use are left to be unmapped
+ * by whoever frees their last stack). */
 void async__stack_pool_drain(void);
 
-/* Number of stacks currently mapped by the whole process (in use + pooled),
- * for leak checks in tests. */
+/* Number of stacks currently mapped by the whole process (in use, or free
+ * after having been used; slots of a slab never handed out do not count),
+ * for leak checks in tests: after
+ * async__stack_pool_drain() it is back where it was when nothing else is in
+ * use. */
 size_t async__stack_mapped_count(void);
+
+/* True when guards are mprotect'ed (kernels without MADV_GUARD_INSTALL,
+ * qemu-user): every stack then costs two VMAs against vm.max_map_count.
+ * May map and unmap a probe mapping the first time it is called. */
+bool async__stack_guard_splits_vma(void);
 
 #endif
