@@ -67,8 +67,11 @@ async__coro *async__coro_resume(async__coro *co);
  * when the coroutine is resumed again. */
 void async__coro_suspend(void);
 
-/* Releases the stack of a READY or FINISHED coroutine.  Never call it from
- * the coroutine itself. */
+/* Releases the stack of a READY, SUSPENDED or FINISHED coroutine.  A
+ * SUSPENDED one is killed: its frames are dropped without unwinding (what
+ * they own leaks) and the stack goes back to the pool (unpoisoned for
+ * AddressSanitizer by async__stack_free).  Never call it from the coroutine
+ * itself. */
 void async__coro_destroy(async__coro *co);
 
 /*
