@@ -144,6 +144,7 @@ struct async__slab {
     unsigned nclean;           /* free[0 .. nclean) hold no memory */
     unsigned live;             /* handed out minus freed by the owner */
     unsigned carved;           /* slots handed out at least once */
+    unsigned guarded;          /* slots [0, guarded) have their guard */
     atomic_long foreign;       /* minus frees by other threads, + ORPHAN */
     uint8_t free[SLAB_MAX];    /* free slots, LIFO: newest at the end */
 };
@@ -397,18 +398,19 @@ static unsigned guards_batch(char *map, size_t stride, unsigned cap)
 }
 #endif
 
-/* The first guard of the process goes through guard_install(), which finds
- * out whether MADV_GUARD_INSTALL works; the rest in one batch if it can. */
-static int slab_guards(char *map, size_t stride, unsigned cap)
+/* Guards go in when the slab is mapped, all in one call, where the kernel
+ * allows; otherwise each when its stack is first handed out (see
+ * slot_first_use), so that mprotect'ed guards split VMAs only for stacks
+ * actually used.  The first guard of the process always goes through
+ * guard_install(), which finds out whether MADV_GUARD_INSTALL works.
+ * Returns how many leading slots are guarded. */
+static unsigned slab_guards(char *map, size_t stride, unsigned cap)
 {
-    unsigned i = guards_batch(map, stride, cap);
+    unsigned n = guards_batch(map, stride, cap);
 
-    for (; i < cap; i++) {
-        int err = guard_install(map + (size_t)i * stride);
-        if (err < 0)
-            return err;
-    }
-    return 0;
+    if (n == cap)
+        return n;
+    return n > 0 ? n : guard_install(map) == 0 ? 1u : 0u;
 }
 
 /* Maps a slab for class c, all of its slots free and clean, and puts it at
@@ -428,8 +430,8 @@ static int slab_new(struct pool *p, struct size_class *c,
                   -1, 0);
     if (s->map == MAP_FAILED)
         goto free_slab;
-    err = slab_guards(s->map, c->stride, c->cap);
-    if (err < 0)
+    s->guarded = slab_guards(s->map, c->stride, c->cap);
+    if (s->guarded == 0)
         goto unmap;
     atomic_init(&s->owner, p);
     atomic_init(&s->foreign, 0);
@@ -695,6 +697,21 @@ static struct pool *pool_setup(void)
 /* ---------------------------------------------------------------------- */
 /* The interface of stack.h. */
 
+/* Never-used slots sit at the bottom of free[] in address order, so a slot
+ * is used for the first time when it is the next to carve. */
+static int slot_first_use(struct async__slab *s, unsigned slot)
+{
+    if (slot >= s->guarded) {
+        int err = guard_install(s->map + (size_t)slot * s->stride);
+        if (err < 0)
+            return err;
+        s->guarded = slot + 1;
+    }
+    s->carved++;
+    atomic_fetch_add_explicit(&mapped_count, 1, memory_order_relaxed);
+    return 0;
+}
+
 int async__stack_alloc(async__stack *st, size_t size)
 {
     struct pool *p = tpool;
@@ -716,8 +733,10 @@ int async__stack_alloc(async__stack *st, size_t size)
         if (err < 0)
             return err;
     }
-    unsigned slot = s->free[--s->nfree];
-    if (s->nfree < s->nclean)
+    unsigned slot = s->free[s->nfree - 1];
+    if (slot == s->carved && slot_first_use(s, slot) < 0)
+        return ASYNC_ENOMEM; /* nothing changed: the slot stays free */
+    if (--s->nfree < s->nclean)
         s->nclean = s->nfree;
     else
         p->dirty -= c->size;
@@ -726,11 +745,6 @@ int async__stack_alloc(async__stack *st, size_t size)
         link_push(&c->full, &s->link);
     }
     s->live++;
-    /* Never-used slots sit at the bottom of free[] in address order. */
-    if (slot == s->carved) {
-        s->carved++;
-        atomic_fetch_add_explicit(&mapped_count, 1, memory_order_relaxed);
-    }
     st->map = s->map + (size_t)slot * c->stride;
     st->map_size = c->stride;
     st->guard = guard_size;
