@@ -7,79 +7,14 @@
 #include <string.h>
 
 #include "internal.h"
+#include "objcache.h"
 
 static _Thread_local async_task *current_task ASYNC__TLS_IE;
 static atomic_size_t live_tasks;
 
-/*
- * A small per-thread cache of freed task objects: malloc + free of a task
- * were a tenth of a spawn + await.  Off under ASan and Valgrind, so that a
- * use after free of a task is still caught there.  Emptied at thread exit.
- */
-#if !defined(ASYNC_HAVE_ASAN) && !defined(ASYNC_HAVE_VALGRIND)
-#define TASK_CACHE_MAX 64
-#endif
-
-#ifdef TASK_CACHE_MAX
-static _Thread_local async_task *task_cache ASYNC__TLS_IE;
-static _Thread_local unsigned task_cache_len ASYNC__TLS_IE;
-static _Thread_local bool task_cache_armed ASYNC__TLS_IE;
-static pthread_key_t task_cache_key;
-static pthread_once_t task_cache_once = PTHREAD_ONCE_INIT;
-
-static void task_cache_flush(void *unused)
-{
-    (void)unused;
-    while (task_cache) {
-        async_task *t = task_cache;
-        task_cache = *(async_task **)t;
-        free(t);
-    }
-    task_cache_len = 0;
-}
-
-static void task_cache_key_init(void)
-{
-    (void)pthread_key_create(&task_cache_key, task_cache_flush);
-}
-
-/* Makes thread exit flush this thread's cache. */
-static bool task_cache_arm(void)
-{
-    if (!task_cache_armed) {
-        pthread_once(&task_cache_once, task_cache_key_init);
-        task_cache_armed =
-            pthread_setspecific(task_cache_key, (void *)1) == 0;
-    }
-    return task_cache_armed;
-}
-#endif
-
-static async_task *task_alloc(void)
-{
-#ifdef TASK_CACHE_MAX
-    async_task *t = task_cache;
-    if (t) {
-        task_cache = *(async_task **)t;
-        task_cache_len--;
-        return t;
-    }
-#endif
-    return malloc(sizeof(async_task));
-}
-
-static void task_dealloc(async_task *t)
-{
-#ifdef TASK_CACHE_MAX
-    if (task_cache_len < TASK_CACHE_MAX && task_cache_arm()) {
-        *(async_task **)t = task_cache;
-        task_cache = t;
-        task_cache_len++;
-        return;
-    }
-#endif
-    free(t);
-}
+/* Freed task objects, reused by the next spawn on this thread. */
+static _Thread_local async__objcache task_cache ASYNC__TLS_IE =
+    ASYNC__OBJCACHE_INIT(64);
 
 async_task *async__task_current(void)
 {
@@ -306,19 +241,19 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
         return ASYNC_ECLOSED;
     /* No calloc or memset: task_init_fields sets every field that the
      * init functions below do not. */
-    async_task *t = task_alloc();
+    async_task *t = async__objcache_get(&task_cache, sizeof(async_task));
     if (!t)
         return ASYNC_ENOMEM;
     task_init_fields(t, fn, arg);
     if (opts && opts->name && !(t->name = strdup(opts->name))) {
-        task_dealloc(t);
+        async__objcache_put(&task_cache, t);
         return ASYNC_ENOMEM;
     }
     int rc = async__coro_init(&t->coro, task_main, t,
                               opts ? opts->stack_size : 0);
     if (rc) {
         free(t->name);
-        task_dealloc(t);
+        async__objcache_put(&task_cache, t);
         return rc;
     }
     async__future_init(&t->fut, loop, true);
@@ -380,7 +315,7 @@ void async__task_free(async_task *t)
         free(t->deadlines);
     if (t->name)
         free(t->name);
-    task_dealloc(t);
+    async__objcache_put(&task_cache, t);
     atomic_fetch_sub(&live_tasks, 1);
 }
 
