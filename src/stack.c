@@ -567,8 +567,8 @@ static void pool_trim(struct pool *p, struct size_class *first)
             class_trim(p, c);
 }
 
-/* Unmaps the idle slabs of list `head`; the others either release their
- * dirty free stacks (drain) or become orphans (thread exit). */
+/* Unmaps the idle slabs of list `head`; the others release their dirty
+ * free stacks and, at thread exit, become orphans. */
 static void list_drain(struct pool *p, struct link *head, bool exiting)
 {
     struct link *l = head->next;
@@ -577,11 +577,14 @@ static void list_drain(struct pool *p, struct link *head, bool exiting)
         struct async__slab *s = slab_of(l);
         l = l->next;
         p->dirty -= (size_t)(s->nfree - s->nclean) * s->cls->size;
-        s->nclean = s->nfree;
         if (slab_idle(s)) {
             link_remove(&s->link);
             slab_unmap(s);
-        } else if (exiting) {
+            continue;
+        }
+        slab_release(s, s->nclean, s->nfree);
+        s->nclean = s->nfree;
+        if (exiting) {
             atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
             long old = atomic_fetch_add_explicit(
                 &s->foreign, ORPHAN + (long)s->live, memory_order_acq_rel);
