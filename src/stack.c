@@ -585,6 +585,8 @@ static void list_drain(struct pool *p, struct link *head, bool exiting)
         slab_release(s, s->nclean, s->nfree);
         s->nclean = s->nfree;
         if (exiting) {
+            /* Off the list before another thread may free it. */
+            link_remove(&s->link);
             atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
             long old = atomic_fetch_add_explicit(
                 &s->foreign, ORPHAN + (long)s->live, memory_order_acq_rel);
