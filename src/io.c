@@ -45,7 +45,7 @@ uint64_t async_deadline_in(int64_t timeout)
     return d < now ? ASYNC_NO_DEADLINE : d;
 }
 
-_Thread_local async__io_budget async__io_budget_tls ASYNC__TLS_IE;
+_Thread_local async__io_tls async__io_tls_state ASYNC__TLS_IE;
 
 static bool would_block(int err)
 {
@@ -104,8 +104,17 @@ ssize_t async_read_deadline(int fd, void *buf, size_t len, uint64_t deadline)
         return rc;
     if (len == 0)
         return 0;
+    /* See the drained hint in io_internal.h.  An fd that cannot be polled
+     * (a regular file at EOF) answers ASYNC_EPERM: just read it. */
+    if (async__io_drained_take(t, fd)) {
+        rc = async__io_wait(t, fd, ASYNC__EV_READ, deadline);
+        if (rc && rc != ASYNC_EPERM)
+            return rc;
+    }
     for (;;) {
         ssize_t n = read(fd, buf, len);
+        if (n > 0 && (size_t)n < len)
+            async__io_drained_set(t, fd);
         if (n >= 0)
             return n;
         if (errno == EINTR)
@@ -356,6 +365,7 @@ int async_close(int fd)
     async_loop *loop = async_get_running_loop();
     if (loop)
         async__loop_fd_forget(loop, fd, ASYNC_EBADF);
+    async__io_drained_forget(fd);
     if (close(fd) < 0 && errno != EINTR)
         return -errno;
     return 0;

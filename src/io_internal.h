@@ -9,6 +9,30 @@
 
 #ifndef ASYNC__TLS_IE
 #define ASYNC__TLS_IE
+/* Records that t's read of fd came back short. */
+static inline void async__io_drained_set(async_task *t, int fd)
+{
+    async__io_tls_state.drained_fd = fd;
+    async__io_tls_state.drained_task = t;
+}
+
+/* True (and clears the hint) if t's last read of fd came back short. */
+static inline bool async__io_drained_take(async_task *t, int fd)
+{
+    async__io_tls *s = &async__io_tls_state;
+    if (s->drained_task != t || s->drained_fd != fd)
+        return false;
+    s->drained_task = NULL;
+    return true;
+}
+
+/* Forgets the hint for fd (it is being closed). */
+static inline void async__io_drained_forget(int fd)
+{
+    if (async__io_tls_state.drained_fd == fd)
+        async__io_tls_state.drained_task = NULL;
+}
+
 #endif
 
 /*
@@ -24,17 +48,32 @@
  */
 #define ASYNC__IO_BUDGET 32
 
-typedef struct async__io_budget {
-    async_task *task;  /* task charged last (only compared, never used) */
-    unsigned used;     /* its calls since it last suspended */
-} async__io_budget;
+/*
+ * The drained hint.  A read from a stream socket or pipe that returns less
+ * than asked for has emptied the kernel's buffer, so the next read of that
+ * fd would most likely fail with EAGAIN; request/response traffic (read,
+ * write the answer, read the next request) would pay that failed system
+ * call on every message, a third of an echo server's calls.  So a short
+ * read leaves a hint, and the next read of the same fd by the same task
+ * waits for readiness first.  Waiting is always safe with level-triggered
+ * polling (data that is already there is reported by the next poll at
+ * once), so a wrong hint costs one loop iteration, never a lost wake-up.
+ * One entry per thread suffices for the pattern it serves; anything else
+ * (another fd, another task, a close) just overwrites or clears it.
+ */
+typedef struct async__io_tls {
+    async_task *task;          /* task charged last (only compared) */
+    unsigned used;             /* its calls since it last suspended */
+    int drained_fd;            /* fd whose buffer a short read emptied */
+    async_task *drained_task;  /* the task that read it (only compared) */
+} async__io_tls;
 
-extern _Thread_local async__io_budget async__io_budget_tls ASYNC__TLS_IE;
+extern _Thread_local async__io_tls async__io_tls_state ASYNC__TLS_IE;
 
 /* Charges one call to t; yields when the budget is spent. */
 static inline int async__io_charge(async_task *t)
 {
-    async__io_budget *b = &async__io_budget_tls;
+    async__io_tls *b = &async__io_tls_state;
     if (b->task != t) {
         b->task = t;
         b->used = 0;
@@ -69,8 +108,32 @@ static inline int async__io_enter(async_task **out)
 static inline int async__io_wait(async_task *t, int fd, unsigned ev,
                                  uint64_t deadline)
 {
-    async__io_budget_tls.used = 0;
+    async__io_tls_state.used = 0;
     return async__loop_fd_wait(t->fut.loop, fd, ev, deadline);
+}
+
+/* Records that t's read of fd came back short. */
+static inline void async__io_drained_set(async_task *t, int fd)
+{
+    async__io_tls_state.drained_fd = fd;
+    async__io_tls_state.drained_task = t;
+}
+
+/* True (and clears the hint) if t's last read of fd came back short. */
+static inline bool async__io_drained_take(async_task *t, int fd)
+{
+    async__io_tls *s = &async__io_tls_state;
+    if (s->drained_task != t || s->drained_fd != fd)
+        return false;
+    s->drained_task = NULL;
+    return true;
+}
+
+/* Forgets the hint for fd (it is being closed). */
+static inline void async__io_drained_forget(int fd)
+{
+    if (async__io_tls_state.drained_fd == fd)
+        async__io_tls_state.drained_task = NULL;
 }
 
 #endif
