@@ -212,8 +212,16 @@ NO_ASAN static void report_overflow(const async__coro *co)
 
     pos = append(buf, pos, sizeof buf,
                  "libasync: stack overflow in coroutine \"");
-    pos = append(buf, pos, name_cap,
-                 co->name != NULL ? co->name : "(unnamed)");
+    if (co->name != NULL) {
+        pos = append(buf, pos, name_cap, co->name);
+    } else if (co->id != 0) {
+        /* A task's default name, "Task-N", formatted here: it is only
+         * formatted on demand elsewhere. */
+        pos = append(buf, pos, name_cap, "Task-");
+        pos += fmt_size(buf + pos, (size_t)co->id);
+    } else {
+        pos = append(buf, pos, name_cap, "(unnamed)");
+    }
     pos = append(buf, pos, sizeof buf, "\" (stack size ");
     pos += fmt_size(buf + pos, co->stack.size);
     pos = append(buf, pos, sizeof buf, " bytes)\n");

@@ -20,6 +20,8 @@
 
 #include <cmocka.h>
 
+#include <async.h>
+
 #include <async/error.h>
 
 #include "child.h"
@@ -381,6 +383,50 @@ static void test_overflow_reported(void **state)
                                   "bytes)\n"));
 }
 
+/* An unnamed task's overflow names it by its default name, "Task-N". */
+static int task_overflows(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    struct deep d = {.depth = (size_t)-1};
+    deep_body(&d);
+    return 0;
+}
+
+static int task_noop(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    return 0;
+}
+
+static void task_overflow_child(void *arg)
+{
+    (void)arg;
+    child_restore_handlers();
+    async_loop *loop;
+    async_task *t;
+    async_task_opts opts = {.stack_size = 65536};
+    if (async_loop_new(&loop) != 0 ||
+        async_loop_spawn(loop, NULL, task_noop, NULL, NULL) != 0 ||
+        async_loop_spawn(loop, &t, task_overflows, NULL, &opts) != 0)
+        _exit(3);
+    async_loop_run_until_complete(loop, t, NULL);
+    _exit(4);
+}
+
+static void test_task_overflow_reported(void **state)
+{
+    (void)state;
+    th_child c;
+
+    assert_int_equal(th_child_run(task_overflow_child, NULL, &c), 0);
+    if (!WIFSIGNALED(c.status) || WTERMSIG(c.status) != SIGABRT)
+        fail_msg("child status %#x, stderr:\n%s", c.status, c.err);
+    assert_non_null(strstr(c.err, "libasync: stack overflow in coroutine "
+                                  "\"Task-2\" (stack size 65536 bytes)\n"));
+}
+
 /*
  * A fault that is not an overflow keeps its normal behaviour.  Natively
  * that is death by SIGSEGV.  Under AddressSanitizer our handler chains to
@@ -506,6 +552,7 @@ int main(void)
         cmocka_unit_test(test_guard_vma_cost),
         cmocka_unit_test(test_deep_recursion_within_budget),
         cmocka_unit_test(test_overflow_reported),
+        cmocka_unit_test(test_task_overflow_reported),
         cmocka_unit_test(test_null_deref_outside),
         cmocka_unit_test(test_null_deref_in_coroutine),
         cmocka_unit_test(test_foreign_guard_fault),
