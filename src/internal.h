@@ -201,6 +201,11 @@ int async__loop_fd_wait(async_loop *loop, int fd, unsigned events,
  * callbacks and removes it from the backend.  Call before closing fd. */
 void async__loop_fd_forget(async_loop *loop, int fd, int err);
 
+/* Tells the loop that fd was just created (accept, socket...): any record
+ * under that number belongs to an fd closed behind the loop's back and is
+ * reset, so the new fd gets registered afresh.  loop may be NULL. */
+void async__loop_fd_opened(async_loop *loop, int fd);
+
 /* ---- services attached to a loop ------------------------------------------ */
 
 /* Something (executor, signal watcher...) to shut down when the loop closes. */

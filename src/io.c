@@ -285,8 +285,10 @@ int async_accept_deadline(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         return ASYNC_EINVAL;
     for (;;) {
         int fd = accept_once(lfd, addr, addrlen);
-        if (fd >= 0)
+        if (fd >= 0) {
+            async__loop_fd_opened(t->fut.loop, fd);
             return fd;
+        }
         if (accept_transient(errno))
             continue;
         if (!would_block(errno))

@@ -472,11 +472,9 @@ int async__loop_fd_wait(async_loop *loop, int fd, unsigned events,
     return rc;
 }
 
-void async__loop_fd_forget(async_loop *loop, int fd, int err)
+/* Wakes everyone waiting on w with err and drops its reader/writer. */
+static void fdw_abandon(async__fdw *w, int err)
 {
-    async__fdw *w = fdw_get(loop, fd, false);
-    if (!w)
-        return;
     async__waiters_notify_all(&w->rwait, err);
     async__waiters_notify_all(&w->wwait, err);
     for (int i = 0; i < 2; i++) {
@@ -487,7 +485,32 @@ void async__loop_fd_forget(async_loop *loop, int fd, int err)
             *hp = NULL;
         }
     }
+}
+
+void async__loop_fd_forget(async_loop *loop, int fd, int err)
+{
+    async__fdw *w = fdw_get(loop, fd, false);
+    if (!w)
+        return;
+    fdw_abandon(w, err);
     (void)fdw_set_interest(loop, w, 0);
+}
+
+void async__loop_fd_opened(async_loop *loop, int fd)
+{
+    async__fdw *w = loop && fd >= 0 ? fdw_get(loop, fd, false) : NULL;
+    if (!w)
+        return;
+    /* The kernel has just handed this number out again, so the fd we knew
+     * under it was closed without async_close: its registration went with
+     * it (the backend drops closed fds), and our record is stale.  Without
+     * this, a wait on the new fd would trust the old interest and never be
+     * polled. */
+    fdw_abandon(w, ASYNC_EBADF);
+    if (w->registered) {
+        loop->nwatched--;
+        w->registered = 0;
+    }
 }
 
 static int loop_add_watcher(async_loop *loop, int fd, async_callback cb,

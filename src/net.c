@@ -360,6 +360,7 @@ static int sock_new(int family, int type)
     int one = 1;
     (void)setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof(one));
 #endif
+    async__loop_fd_opened(async_get_running_loop(), fd);
     return fd;
 }
 

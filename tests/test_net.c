@@ -884,6 +884,83 @@ static void test_listen_cases(void **state)
     assert_int_equal(async_tcp_listen(NULL, -1, 0), ASYNC_EINVAL);
 }
 
+/*
+ * A plain close() of an fd the loop had registered, then the same number
+ * handed out again by socket() or accept(): the new fd must still be
+ * polled (the loop resets its record when the library creates an fd).
+ */
+/* Writes one byte to *(int *)arg after 5 ms: the reader is parked by then. */
+static int write_later(void *arg, void **result)
+{
+    (void)result;
+    int rc = async_sleep(5 * ASYNC_MSEC);
+    if (rc == 0 && async_write_all(*(int *)arg, "x", 1) != 1)
+        rc = ASYNC_EFAILED;
+    return rc;
+}
+
+static int reuse_after_plain_close(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    char b;
+    int c1 = async_tcp_connect_addr(&R.addr, async_deadline_in(ASYNC_SEC));
+    int s1 = c1 >= 0 ? async_accept(R.lfd, NULL, NULL) : c1;
+    if (s1 < 0)
+        return s1;
+    /* Registers s1 for reading; nothing comes, so this times out. */
+    R.rc[0] = async_wait_readable(s1, async_deadline_in(2 * ASYNC_MSEC));
+    int old = s1;
+    close(s1); /* behind the loop's back */
+    /* socket() reuses the number. */
+    int c2 = async_tcp_connect_addr(&R.addr, async_deadline_in(ASYNC_SEC));
+    int s2 = c2 >= 0 ? async_accept(R.lfd, NULL, NULL) : c2;
+    if (s2 < 0)
+        return s2;
+    R.rc[1] = c2 == old;
+    async_task *w;
+    if (async_spawn(&w, write_later, &s2) != 0)
+        return ASYNC_EFAILED;
+    R.rc[2] = (int)async_read_deadline(c2, &b, 1, async_deadline_in(2 * ASYNC_SEC));
+    async_await(w, NULL);
+    async_task_unref(w);
+    /* Now accept() reuses a number: the client is queued first. */
+    int c3 = async_tcp_connect_addr(&R.addr, async_deadline_in(ASYNC_SEC));
+    if (c3 < 0)
+        return c3;
+    R.rc[3] = async_wait_readable(c2, async_deadline_in(2 * ASYNC_MSEC));
+    old = c2;
+    close(c2);
+    int s3 = async_accept(R.lfd, NULL, NULL);
+    if (s3 < 0)
+        return s3;
+    R.rc[4] = s3 == old;
+    if (async_spawn(&w, write_later, &c3) != 0)
+        return ASYNC_EFAILED;
+    R.rc[5] = (int)async_read_deadline(s3, &b, 1, async_deadline_in(2 * ASYNC_SEC));
+    async_await(w, NULL);
+    async_task_unref(w);
+    async_close(s3);
+    async_close(c3);
+    async_close(s2);
+    async_close(c1);
+    return 0;
+}
+
+static void test_fd_reuse_after_plain_close(void **state)
+{
+    (void)state;
+    listen_on("127.0.0.1:0", 16);
+    assert_int_equal(run(reuse_after_plain_close, NULL), 0);
+    assert_int_equal(R.rc[0], ASYNC_ETIMEDOUT);
+    assert_int_equal(R.rc[1], 1); /* socket() reused the number */
+    assert_int_equal(R.rc[2], 1); /* and the read was woken */
+    assert_int_equal(R.rc[3], ASYNC_ETIMEDOUT);
+    assert_int_equal(R.rc[4], 1); /* accept() reused the number */
+    assert_int_equal(R.rc[5], 1);
+    close_listener();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -900,6 +977,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_addr_parse, setup, teardown),
         cmocka_unit_test_setup_teardown(test_listen_cases, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fd_reuse_after_plain_close, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
