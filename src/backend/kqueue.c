@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <sys/types.h>
 #include <sys/event.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -281,11 +282,36 @@ static void undo_adds(async__backend *b, int fd, unsigned old_events,
         apply_changes(b, ch, n);
 }
 
+/*
+ * Regular files and directories are refused with -EPERM, as epoll refuses
+ * them.  kqueue would accept them, but its vnode read filter reports only
+ * while the file offset is before the end of the file (FreeBSD, macOS;
+ * libkqueue likewise stops reporting at EOF), whereas the contract's READ
+ * means "a read will not block", which a read at EOF never does.  A wait on
+ * a file at its end would hang until the file grew; with -EPERM the caller
+ * just reads (src/io.c does).  Checked only when nothing is registered yet,
+ * so a persistent registration pays the fstat once.
+ */
+static int check_pollable(int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return -EPERM;
+    return 0;
+}
+
 int async__backend_watch(async__backend *b, int fd, unsigned old_events,
                          unsigned events, void *data)
 {
     if (fd < 0)
         return -EBADF;
+    if (old_events == 0 && events != 0) {
+        int err = check_pollable(fd);
+        if (err != 0)
+            return err;
+    }
     struct kevent ch[MAX_CHANGES];
     int n = 0;
     n += filter_change(&ch[n], fd, EVFILT_READ, old_events & ASYNC__EV_READ,
