@@ -432,6 +432,35 @@ static void test_regular_file(void **state)
     assert_int_equal(poll_for(f->b, 0, &cookie, NULL, NULL), 0);
 }
 
+/*
+ * An fd closed with a plain close() while registered, and its number
+ * reused: a fresh watch (old_events 0) of the new fd must work.  The
+ * kernel drops a closed fd from epoll and a native kqueue; libkqueue keeps
+ * its knotes, which the backend clears before adding.
+ */
+static void test_reused_number_after_plain_close(void **state)
+{
+    fixture *f = *state;
+    int a[2], c[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, a), 0);
+    int old_cookie, cookie;
+    assert_int_equal(async__backend_watch(f->b, a[0], 0, ASYNC__EV_READ | ASYNC__EV_WRITE, &old_cookie), 0);
+    int num = a[0];
+    close(a[0]);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, c), 0);
+    assert_int_equal(c[0], num); /* the lowest free number */
+    assert_int_equal(async__backend_watch(f->b, c[0], 0, ASYNC__EV_READ, &cookie), 0);
+    assert_int_equal(poll_for(f->b, 0, &cookie, NULL, NULL), 0);
+    assert_int_equal(write(c[1], "x", 1), 1);
+    assert_int_equal(poll_for(f->b, 1000 * NS_PER_MS, &cookie, NULL, NULL), ASYNC__EV_READ);
+    assert_int_equal(async__backend_watch(f->b, c[0], ASYNC__EV_READ, ASYNC__EV_READ | ASYNC__EV_WRITE, &cookie), 0);
+    assert_int_equal(poll_for(f->b, 0, &cookie, NULL, NULL), ASYNC__EV_READ | ASYNC__EV_WRITE);
+    assert_int_equal(async__backend_watch(f->b, c[0], ASYNC__EV_READ | ASYNC__EV_WRITE, 0, NULL), 0);
+    close(c[0]);
+    close(c[1]);
+    close(a[1]);
+}
+
 /* Backends created and freed repeatedly leave nothing open. */
 static void test_new_free_no_leak(void **state)
 {
@@ -477,6 +506,7 @@ int main(void)
         T(test_zero_timeout_returns),
         T(test_bad_fd),
         T(test_regular_file),
+        T(test_reused_number_after_plain_close),
         T(test_new_free_no_leak),
     };
 #undef T

@@ -35,7 +35,8 @@
 /* Kernel events fetched per poll; more stay queued for the next poll. */
 #define KQUEUE_BATCH 256
 
-/* Most changes one watch call makes: two per filter (see filter_change). */
+/* Most changes one watch call makes: two per filter (see filter_change), or
+ * when emulated two stale-knote deletes plus one add per filter. */
 #define MAX_CHANGES 4
 
 struct async__backend {
@@ -302,6 +303,35 @@ static int check_pollable(int fd)
     return 0;
 }
 
+#ifdef ASYNC_KQUEUE_EMULATED
+/*
+ * A native kqueue drops an fd's knotes when the fd is closed.  libkqueue
+ * cannot see a plain close(): the knotes, and its per-fd epoll state, stay
+ * under the number, and when the number is reused an EV_ADD on the new fd
+ * meets the stale knote and registers nothing (or fails with ENOENT when
+ * the other filter's stale state makes it try EPOLL_CTL_MOD).  So a fresh
+ * registration (old_events == 0: the loop believes nothing is registered,
+ * e.g. after async__loop_fd_opened) first deletes both filters, in the same
+ * kevent() call; ENOENT, the usual answer, is ignored.
+ */
+static int flush_stale(struct kevent *kev, int fd, unsigned old_events)
+{
+    if (old_events != 0)
+        return 0;
+    EV_SET(&kev[0], fd, EVFILT_READ, EV_DELETE, 0, 0, NULL);
+    EV_SET(&kev[1], fd, EVFILT_WRITE, EV_DELETE, 0, 0, NULL);
+    return 2;
+}
+#else
+static int flush_stale(struct kevent *kev, int fd, unsigned old_events)
+{
+    (void)kev;
+    (void)fd;
+    (void)old_events;
+    return 0; /* close() already removed the knotes */
+}
+#endif
+
 int async__backend_watch(async__backend *b, int fd, unsigned old_events,
                          unsigned events, void *data)
 {
@@ -313,7 +343,7 @@ int async__backend_watch(async__backend *b, int fd, unsigned old_events,
             return err;
     }
     struct kevent ch[MAX_CHANGES];
-    int n = 0;
+    int n = events != 0 ? flush_stale(ch, fd, old_events) : 0;
     n += filter_change(&ch[n], fd, EVFILT_READ, old_events & ASYNC__EV_READ,
                        events & ASYNC__EV_READ, data);
     n += filter_change(&ch[n], fd, EVFILT_WRITE, old_events & ASYNC__EV_WRITE,
