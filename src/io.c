@@ -303,13 +303,31 @@ int async_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen)
     return async_accept_deadline(lfd, addr, addrlen, ASYNC_NO_DEADLINE);
 }
 
-/* The outcome of a connection attempt that was in progress. */
+/*
+ * The outcome of a connection attempt that was in progress.
+ *
+ * libkqueue (ASYNC_KQUEUE_EMULATED) reads SO_ERROR itself when epoll
+ * reports EPOLLERR, to fill in the event's fflags, and reading it clears
+ * it; a native kqueue copies so_error into the event without clearing it.
+ * So under libkqueue a refused connect leaves SO_ERROR at 0 by the time we
+ * look, and getpeername() is the only way to tell a failed attempt from a
+ * connected socket; the reason is lost (docs/kqueue.md), so it is
+ * reported as ASYNC_ENOTCONN rather than as a success.
+ */
 static int connect_result(int fd)
 {
     int err = 0;
     socklen_t len = sizeof(err);
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         return -errno;
+#ifdef ASYNC_KQUEUE_EMULATED
+    if (err == 0) {
+        struct sockaddr_storage peer;
+        socklen_t plen = sizeof(peer);
+        if (getpeername(fd, (struct sockaddr *)&peer, &plen) < 0)
+            return -errno;
+    }
+#endif
     return -err;
 }
 

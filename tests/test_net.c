@@ -435,8 +435,17 @@ static void test_connect_refused(void **state)
     close(R.lfd); /* the port is now closed */
     R.lfd = -1;
     assert_int_equal(run(refused_main, NULL), 0);
+#ifdef ASYNC_KQUEUE_EMULATED
+    /* libkqueue reads (and so clears) SO_ERROR when it reports the failed
+     * socket: the attempt is seen to fail, but not why (docs/kqueue.md). */
+    printf("libkqueue: refused connect checked as ASYNC_ENOTCONN, not "
+           "ASYNC_ECONNREFUSED (libkqueue consumes SO_ERROR)\n");
+    assert_int_equal(R.rc[0], ASYNC_ENOTCONN);
+    assert_int_equal(R.rc[1], ASYNC_ENOTCONN);
+#else
     assert_int_equal(R.rc[0], ASYNC_ECONNREFUSED);
     assert_int_equal(R.rc[1], ASYNC_ECONNREFUSED);
+#endif
     assert_int_equal(R.rc[2], ASYNC_ENOENT);
 }
 
