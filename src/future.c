@@ -7,51 +7,6 @@
 
 #include "internal.h"
 
-/* ---- waiters: the one suspension mechanism ------------------------------ */
-
-static void waiter_wake_task(async__waiter *w, int rc)
-{
-    async__task_wake(w->task, rc);
-}
-
-void async__waiter_init(async__waiter *w, async_task *task)
-{
-    async__list_init(&w->link);
-    async__list_init(&w->task_link);
-    w->task = task;
-    w->notify = waiter_wake_task;
-    w->data = NULL;
-}
-
-void async__waiter_add(async__waiter *w, async__list *list)
-{
-    async__list_push_back(list, &w->link);
-    if (w->task)
-        async__list_push_back(&w->task->waiters, &w->task_link);
-}
-
-void async__waiter_remove(async__waiter *w)
-{
-    async__list_remove(&w->link);
-    async__list_remove(&w->task_link);
-}
-
-bool async__waiters_notify_one(async__list *list, int rc)
-{
-    async__list *n = async__list_pop_front(list);
-    if (!n)
-        return false;
-    async__waiter *w = async__container_of(n, async__waiter, link);
-    w->notify(w, rc);
-    return true;
-}
-
-void async__waiters_notify_all(async__list *list, int rc)
-{
-    while (async__waiters_notify_one(list, rc))
-        ;
-}
-
 /* ---- life cycle ------------------------------------------------------------ */
 
 void async__future_init(async_future *f, async_loop *loop, bool is_task)

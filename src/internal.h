@@ -75,21 +75,19 @@ struct async__waiter {
     async__list task_link; /* in task->waiters, so a killed task can unlink */
     struct async_task *task; /* the parked task */
     /* Called (inline, by whoever fires the condition) after the node has
-     * been unlinked from `link`'s list; `rc` is the wake code. */
+     * been unlinked from `link`'s list; `rc` is the wake code.  NULL (the
+     * default) wakes `task` with rc. */
     void (*notify)(async__waiter *w, int rc);
     void *data;            /* for the owner of the node */
 };
 
-/* Initialises w for the current task with the default notify (wake it). */
-void async__waiter_init(async__waiter *w, struct async_task *task);
-/* Puts w on `list` (e.g. a future's waiters). */
-void async__waiter_add(async__waiter *w, async__list *list);
-/* Unlinks w from its list (no-op when already unlinked). */
-void async__waiter_remove(async__waiter *w);
-/* Pops every waiter of `list` and notifies each with rc. */
-void async__waiters_notify_all(async__list *list, int rc);
-/* Pops the first waiter of `list` and notifies it; false if none. */
-bool async__waiters_notify_one(async__list *list, int rc);
+/* The waiter operations are static inline (defined at the end of this
+ * header, once struct async_task is known): every wait goes through them. */
+static inline void async__waiter_init(async__waiter *w, struct async_task *task);
+static inline void async__waiter_add(async__waiter *w, async__list *list);
+static inline void async__waiter_remove(async__waiter *w);
+static inline bool async__waiters_notify_one(async__list *list, int rc);
+static inline void async__waiters_notify_all(async__list *list, int rc);
 
 /* ---- futures and tasks --------------------------------------------------- */
 
@@ -163,7 +161,7 @@ struct async_task {
 void async__task_free(struct async_task *t);
 
 /* The task running on this thread, or NULL. */
-struct async_task *async__task_current(void);
+static inline struct async_task *async__task_current(void);
 
 /*
  * Suspends the current task until woken, its deadline passes (returns
@@ -175,7 +173,7 @@ struct async_task *async__task_current(void);
 int async__task_park(struct async_task *t, uint64_t deadline);
 
 /* Ends t's park with code rc (the first wake wins); no-op if not parked. */
-void async__task_wake(struct async_task *t, int rc);
+static inline void async__task_wake(struct async_task *t, int rc);
 
 /* Cancels every unfinished task of `loop` and runs the loop until they are
  * gone (async_run's cleanup). */
@@ -323,5 +321,74 @@ void async__loop_advance_clock(async_loop *loop, uint64_t ns);
 size_t async__loop_task_count(const async_loop *loop);
 /* Number of live async_task objects in the process (leak checks). */
 size_t async__task_live_count(void);
+
+/* ---- inline: waiters, wake, the current task ------------------------------ */
+
+/* The task running on this thread (task.c sets it around every switch). */
+extern _Thread_local struct async_task *async__current_task_tls ASYNC__TLS_IE;
+
+static inline struct async_task *async__task_current(void)
+{
+    return async__current_task_tls;
+}
+
+/* Ends t's park with code rc (the first wake wins); no-op if not parked. */
+static inline void async__task_wake(struct async_task *t, int rc)
+{
+    if (!t->parked)
+        return;
+    t->parked = false;
+    t->wake_rc = rc;
+    if (!t->queued) {
+        t->queued = true;
+        async__loop_schedule(t->fut.loop, &t->run);
+    }
+}
+
+/* Initialises w for `task` with the default notify (wake it). */
+static inline void async__waiter_init(async__waiter *w, struct async_task *task)
+{
+    async__list_init(&w->link);
+    async__list_init(&w->task_link);
+    w->task = task;
+    w->notify = NULL;
+    w->data = NULL;
+}
+
+/* Puts w on `list` (e.g. a future's waiters). */
+static inline void async__waiter_add(async__waiter *w, async__list *list)
+{
+    async__list_push_back(list, &w->link);
+    if (w->task)
+        async__list_push_back(&w->task->waiters, &w->task_link);
+}
+
+/* Unlinks w from its list (no-op when already unlinked). */
+static inline void async__waiter_remove(async__waiter *w)
+{
+    async__list_remove(&w->link);
+    async__list_remove(&w->task_link);
+}
+
+/* Pops the first waiter of `list` and notifies it; false if none. */
+static inline bool async__waiters_notify_one(async__list *list, int rc)
+{
+    async__list *n = async__list_pop_front(list);
+    if (!n)
+        return false;
+    async__waiter *w = async__container_of(n, async__waiter, link);
+    if (w->notify)
+        w->notify(w, rc);
+    else
+        async__task_wake(w->task, rc);
+    return true;
+}
+
+/* Pops every waiter of `list` and notifies each with rc. */
+static inline void async__waiters_notify_all(async__list *list, int rc)
+{
+    while (async__waiters_notify_one(list, rc))
+        ;
+}
 
 #endif

@@ -366,12 +366,19 @@ void async__loop_report(async_loop *loop, const char *message, int error,
 
 /* ---- fd watchers and fd waits ------------------------------------------- */
 
-static async__fdw *fdw_get(async_loop *loop, int fd, bool create)
+static async__fdw *fdw_create(async_loop *loop, int fd);
+
+static inline async__fdw *fdw_get(async_loop *loop, int fd, bool create)
 {
     if (fd < loop->nfds && loop->fds[fd])
         return loop->fds[fd];
-    if (!create)
-        return NULL;
+    return create ? fdw_create(loop, fd) : NULL;
+}
+
+/* fdw_get's slow path: a first wait on fd. */
+static __attribute__((noinline)) async__fdw *fdw_create(async_loop *loop,
+                                                        int fd)
+{
     if (fd >= loop->nfds) {
         int n = loop->nfds ? loop->nfds : 64;
         while (n <= fd)

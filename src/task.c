@@ -9,17 +9,14 @@
 #include "internal.h"
 #include "objcache.h"
 
-static _Thread_local async_task *current_task ASYNC__TLS_IE;
+_Thread_local async_task *async__current_task_tls ASYNC__TLS_IE;
+#define current_task async__current_task_tls
 static atomic_size_t live_tasks;
 
 /* Freed task objects, reused by the next spawn on this thread. */
 static _Thread_local async__objcache task_cache ASYNC__TLS_IE =
     ASYNC__OBJCACHE_INIT(64);
 
-async_task *async__task_current(void)
-{
-    return current_task;
-}
 
 async_task *async_current_task(void)
 {
@@ -48,17 +45,6 @@ static int task_interrupt(async_task *t)
     return 0;
 }
 
-void async__task_wake(async_task *t, int rc)
-{
-    if (!t->parked)
-        return;
-    t->parked = false;
-    t->wake_rc = rc;
-    if (!t->queued) {
-        t->queued = true;
-        async__loop_schedule(t->fut.loop, &t->run);
-    }
-}
 
 static void task_timer_fire(async_loop *loop, async__ltimer *timer)
 {
