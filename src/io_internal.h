@@ -7,34 +7,6 @@
 
 #include "internal.h"
 
-#ifndef ASYNC__TLS_IE
-#define ASYNC__TLS_IE
-/* Records that t's read of fd came back short. */
-static inline void async__io_drained_set(async_task *t, int fd)
-{
-    async__io_tls_state.drained_fd = fd;
-    async__io_tls_state.drained_task = t;
-}
-
-/* True (and clears the hint) if t's last read of fd came back short. */
-static inline bool async__io_drained_take(async_task *t, int fd)
-{
-    async__io_tls *s = &async__io_tls_state;
-    if (s->drained_task != t || s->drained_fd != fd)
-        return false;
-    s->drained_task = NULL;
-    return true;
-}
-
-/* Forgets the hint for fd (it is being closed). */
-static inline void async__io_drained_forget(int fd)
-{
-    if (async__io_tls_state.drained_fd == fd)
-        async__io_tls_state.drained_task = NULL;
-}
-
-#endif
-
 /*
  * Fairness.  An optimistic call that never has to wait never suspends, so
  * a task whose peer always keeps data ready (a fast client, a local pipe)
