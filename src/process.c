@@ -60,8 +60,8 @@ bool async__process_uses_thread(const async_process *p)
 
 /* ---- exit watchers ---------------------------------------------------------- */
 
-/* A pidfd for pid, ASYNC_ENOSYS-like -1 when the kernel has none (the
- * caller then falls back to the thread), or a negated errno. */
+/* A pidfd for pid; -1 when the kernel has no pidfd_open (the caller then
+ * falls back to the thread); or a negated errno. */
 static int pidfd_open_checked(pid_t pid)
 {
 #ifdef SYS_pidfd_open
