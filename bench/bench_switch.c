@@ -19,8 +19,8 @@
 #include <ucontext.h>
 
 #include "arch/context.h"
-#include "coro.h"
-#include "stack.h"
+#include "coro/coro.h"
+#include "coro/stack.h"
 
 #define RUNS 7
 

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 int th_count_fds(void)
 {

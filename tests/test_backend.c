@@ -1,5 +1,5 @@
 /*
- * The poll-backend contract (src/backend.h), tested directly on whichever
+ * The poll-backend contract (src/backend/backend.h), tested directly on whichever
  * backend meson compiled in (epoll, or kqueue natively or through
  * libkqueue).  Every test gets a fresh backend; the setup and teardown count
  * the process's open fds (where /proc exists) so a leak fails the test.
@@ -28,7 +28,7 @@
 #define HAVE_PROC_SELF_FD 1
 #endif
 
-#include "backend.h"
+#include "backend/backend.h"
 
 #define NS_PER_MS 1000000
 

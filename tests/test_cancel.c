@@ -13,7 +13,7 @@
 #include <async.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 static async_loop *L;
 static th_leaks leaks;

@@ -16,8 +16,8 @@
 
 #include <async/error.h>
 
-#include "coro.h"
-#include "stack.h"
+#include "coro/coro.h"
+#include "coro/stack.h"
 
 /* ---------------------------------------------------------------------- */
 

@@ -19,9 +19,9 @@
 
 #include <async.h>
 
-#include "executor.h"
+#include "services/executor.h"
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 /* ---- a gate that blocks jobs until the test opens it ----------------------- */
 

@@ -23,7 +23,7 @@
 #include <async.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 /* What the tasks of one test saw; asserted after the loop returns. */
 typedef struct rec {

@@ -30,9 +30,9 @@
 
 #include <async.h>
 
-#include "executor.h"
+#include "services/executor.h"
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 #if defined(__has_include)
 #if __has_include(<valgrind/valgrind.h>)

@@ -22,8 +22,8 @@
 #include <async.h>
 
 #include "helpers.h"
-#include "internal.h"
-#include "process.h"
+#include "core/internal.h"
+#include "process/process.h"
 
 #define BIG (4u << 20) /* bytes through cat */
 #define NCONC 20       /* concurrent children */

@@ -16,7 +16,7 @@
 #include <async.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 enum {
     NPROD = 4,          /* soak producers */

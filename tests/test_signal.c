@@ -17,7 +17,7 @@
 #include <async.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 typedef struct rec {
     async_loop *loop;      /* loop under test */

@@ -25,8 +25,8 @@
 #include <async/error.h>
 
 #include "child.h"
-#include "coro.h"
-#include "stack.h"
+#include "coro/coro.h"
+#include "coro/stack.h"
 
 /*
  * cmocka installs its own SIGSEGV/SIGBUS handlers around every test (and

@@ -32,7 +32,7 @@
 
 #include "arch/context.h"
 #include "child.h"
-#include "stack.h"
+#include "coro/stack.h"
 
 /* tests/arch/<cpu>/regs.S */
 void *regs_switch_check(void **from, void *to, void *arg, uint64_t *out);

@@ -15,7 +15,7 @@
 #include <async.h>
 
 #include "helpers.h"
-#include "internal.h"
+#include "core/internal.h"
 
 enum { NCONTEND = 1000 };
 

@@ -14,8 +14,8 @@
 #include <async.h>
 
 #include "helpers.h"
-#include "internal.h"
-#include "stack.h"
+#include "core/internal.h"
+#include "coro/stack.h"
 
 static async_loop *L;
 static th_leaks leaks;

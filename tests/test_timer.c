@@ -1,5 +1,5 @@
 /*
- * The intrusive timer heap (src/timer.c) against a reference model: a plain
+ * The intrusive timer heap (src/core/timer.c) against a reference model: a plain
  * array kept sorted by (deadline, seq).  After every operation the heap's
  * minimum must equal the model's first element, and the tree must satisfy
  * every structural invariant (links agree, heap order, complete shape, count).
@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "timer.h"
+#include "core/timer.h"
 
 /* A small deterministic PRNG (xorshift64*), so failures reproduce. */
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;

@@ -1,5 +1,5 @@
 /*
- * The epoll poll backend (Linux).  See src/backend.h for the contract and
+ * The epoll poll backend (Linux).  See src/backend/backend.h for the contract and
  * docs/design-backend.md for the reasoning.
  *
  * - Level-triggered: an fd that stays readable is reported on every poll
@@ -11,7 +11,7 @@
  * - Timeouts use epoll_pwait2 (nanoseconds) when the kernel has it, else
  *   epoll_wait with the timeout rounded up to whole milliseconds.
  */
-#include "backend.h"
+#include "backend/backend.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -1,6 +1,6 @@
 /*
  * The kqueue poll backend (macOS, the BSDs, and Linux through libkqueue).
- * See src/backend.h for the contract and docs/design-backend.md for the
+ * See src/backend/backend.h for the contract and docs/design-backend.md for the
  * reasoning.
  *
  * - Level-triggered (no EV_CLEAR on fds), to match epoll: readiness is
@@ -14,7 +14,7 @@
  *   pipe.  Either way an atomic flag makes a pending wake free to repeat.
  * - Timeouts are a struct timespec: exact nanoseconds, no rounding.
  */
-#include "backend.h"
+#include "backend/backend.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -290,7 +290,7 @@ static void undo_adds(async__backend *b, int fd, unsigned old_events,
  * libkqueue likewise stops reporting at EOF), whereas the contract's READ
  * means "a read will not block", which a read at EOF never does.  A wait on
  * a file at its end would hang until the file grew; with -EPERM the caller
- * just reads (src/io.c does).  Checked only when nothing is registered yet,
+ * just reads (src/io/io.c does).  Checked only when nothing is registered yet,
  * so a persistent registration pays the fstat once.
  */
 static int check_pollable(int fd)

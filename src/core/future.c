@@ -1,0 +1,270 @@
+/*
+ * Futures: a pending slot that becomes DONE (result or error) or CANCELLED
+ * exactly once, wakes every task parked on it and schedules its done
+ * callbacks through the loop.
+ */
+#include <stdlib.h>
+
+#include "core/internal.h"
+
+/* ---- life cycle ------------------------------------------------------------ */
+
+void async__future_init(async_future *f, async_loop *loop, bool is_task)
+{
+    f->loop = loop;
+    f->refs = 1;
+    f->state = ASYNC__PENDING;
+    f->is_task = is_task;
+    f->retrieved = false;
+    f->error = 0;
+    f->result = NULL;
+    async__list_init(&f->waiters);
+    f->callbacks = NULL;
+    f->callbacks_tail = &f->callbacks;
+}
+
+int async_future_new(async_loop *loop, async_future **out)
+{
+    if (!loop || !out)
+        return ASYNC_EINVAL;
+    if (loop->closed)
+        return ASYNC_ECLOSED;
+    async_future *f = malloc(sizeof(*f));
+    if (!f)
+        return ASYNC_ENOMEM;
+    async__future_init(f, loop, false);
+    *out = f;
+    return 0;
+}
+
+async_future *async_future_ref(async_future *f)
+{
+    if (f)
+        f->refs++;
+    return f;
+}
+
+void async_future_unref(async_future *f)
+{
+    if (f && --f->refs == 0)
+        async__future_release(f);
+}
+
+/* Reports an error nobody looked at, once, as asyncio does from __del__. */
+static void future_report_unretrieved(async_future *f)
+{
+    if (f->state != ASYNC__DONE || f->error == 0 || f->retrieved)
+        return;
+    f->retrieved = true;
+    async__loop_report(f->loop,
+                       f->is_task ? "Task exception was never retrieved"
+                                  : "Future exception was never retrieved",
+                       f->error, f->is_task ? (async_task *)f : NULL, f);
+}
+
+static void done_cb_free_pending(async_future *f)
+{
+    async__done_cb *cb = f->callbacks;
+    while (cb) {
+        async__done_cb *next = cb->next;
+        free(cb);
+        cb = next;
+    }
+    f->callbacks = NULL;
+    f->callbacks_tail = &f->callbacks;
+}
+
+void async__future_release(async_future *f)
+{
+    f->refs = 1; /* keep it alive while the handler looks at it */
+    future_report_unretrieved(f);
+    f->refs = 0;
+    done_cb_free_pending(f);
+    if (f->is_task)
+        async__task_free((async_task *)f);
+    else
+        free(f);
+}
+
+/* ---- completion ------------------------------------------------------------ */
+
+static void done_cb_run(async__runnable *r, bool drop)
+{
+    async__done_cb *cb = async__container_of(r, async__done_cb, run);
+    if (!drop)
+        cb->fn(cb->future, cb->arg);
+    async_future_unref(cb->future);
+    free(cb);
+}
+
+static void done_cb_schedule(async_future *f, async__done_cb *cb)
+{
+    cb->run.run = done_cb_run;
+    cb->future = async_future_ref(f);
+    async__loop_schedule(f->loop, &cb->run);
+}
+
+void async__future_complete(async_future *f, int error, void *result)
+{
+    f->state = error == ASYNC_ECANCELED ? ASYNC__CANCELLED : ASYNC__DONE;
+    f->error = error;
+    f->result = error ? NULL : result;
+    async__waiters_notify_all(&f->waiters, 0);
+    async__done_cb *cb = f->callbacks;
+    f->callbacks = NULL;
+    f->callbacks_tail = &f->callbacks;
+    while (cb) {
+        async__done_cb *next = cb->next;
+        done_cb_schedule(f, cb);
+        cb = next;
+    }
+}
+
+static int future_check_settable(const async_future *f)
+{
+    if (!f)
+        return ASYNC_EINVAL;
+    if (f->state != ASYNC__PENDING)
+        return ASYNC_EDONE;
+    return 0;
+}
+
+int async_future_set_result(async_future *f, void *result)
+{
+    int rc = future_check_settable(f);
+    if (rc)
+        return rc;
+    async__future_complete(f, 0, result);
+    return 0;
+}
+
+int async_future_set_error(async_future *f, int error)
+{
+    if (f && error >= 0)
+        return ASYNC_EINVAL;
+    int rc = future_check_settable(f);
+    if (rc)
+        return rc;
+    async__future_complete(f, error, NULL);
+    return 0;
+}
+
+int async_future_cancel(async_future *f)
+{
+    if (f && f->is_task)
+        return async_task_cancel((async_task *)f);
+    int rc = future_check_settable(f);
+    if (rc)
+        return rc;
+    async__future_complete(f, ASYNC_ECANCELED, NULL);
+    return 0;
+}
+
+/* ---- queries ----------------------------------------------------------------- */
+
+bool async_future_done(const async_future *f)
+{
+    return f && f->state != ASYNC__PENDING;
+}
+
+bool async_future_cancelled(const async_future *f)
+{
+    return f && f->state == ASYNC__CANCELLED;
+}
+
+async_loop *async_future_loop(const async_future *f)
+{
+    return f ? f->loop : NULL;
+}
+
+int async_future_result(async_future *f, void **result)
+{
+    if (!f)
+        return ASYNC_EINVAL;
+    if (f->state == ASYNC__PENDING)
+        return ASYNC_EPENDING;
+    f->retrieved = true;
+    if (f->error == 0 && result)
+        *result = f->result;
+    return f->error;
+}
+
+/* ---- done callbacks ---------------------------------------------------------- */
+
+int async_future_add_done_callback(async_future *f, async_done_fn fn, void *arg)
+{
+    if (!f || !fn)
+        return ASYNC_EINVAL;
+    if (f->loop->closed)
+        return ASYNC_ECLOSED;
+    async__done_cb *cb = malloc(sizeof(*cb));
+    if (!cb)
+        return ASYNC_ENOMEM;
+    cb->fn = fn;
+    cb->arg = arg;
+    cb->next = NULL;
+    if (f->state != ASYNC__PENDING) {
+        done_cb_schedule(f, cb);
+        return 0;
+    }
+    *f->callbacks_tail = cb;
+    f->callbacks_tail = &cb->next;
+    return 0;
+}
+
+int async_future_remove_done_callback(async_future *f, async_done_fn fn,
+                                      void *arg)
+{
+    if (!f || !fn)
+        return ASYNC_EINVAL;
+    int removed = 0;
+    async__done_cb **p = &f->callbacks;
+    while (*p) {
+        async__done_cb *cb = *p;
+        if (cb->fn == fn && cb->arg == arg) {
+            *p = cb->next;
+            free(cb);
+            removed++;
+        } else {
+            p = &cb->next;
+        }
+    }
+    f->callbacks_tail = p;
+    return removed;
+}
+
+/* ---- awaiting -------------------------------------------------------------------- */
+
+int async__future_wait(async_future *f)
+{
+    async_task *t = async__task_current();
+    while (f->state == ASYNC__PENDING) {
+        async__waiter w;
+        async__waiter_init(&w, t);
+        async__waiter_add(&w, &f->waiters);
+        int rc = async__task_park(t, ASYNC__FOREVER);
+        async__waiter_remove(&w);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+int async_future_await(async_future *f, void **result)
+{
+    if (!f)
+        return ASYNC_EINVAL;
+    async_task *t = async__task_current();
+    if (!t)
+        return ASYNC_ENOTTASK;
+    if (f == &t->fut)
+        return ASYNC_EDEADLK;
+    if (f->loop != t->fut.loop)
+        return ASYNC_EWRONGLOOP;
+    async_future_ref(f);
+    int rc = async__future_wait(f);
+    if (rc == 0)
+        rc = async_future_result(f, result);
+    async_future_unref(f);
+    return rc;
+}

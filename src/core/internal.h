@@ -1,0 +1,394 @@
+/*
+ * What the loop, futures, tasks and the services built on them share.
+ *
+ * The one suspension mechanism: a task parks (async__task_park) after
+ * putting async__waiter nodes on whatever it waits for (a future, an fd, a
+ * lock, a queue...).  Whoever makes the condition true calls the waiter's
+ * notify, which normally wakes the task (async__task_wake): the task becomes
+ * ready and its park returns the wake code.  A park also ends on its
+ * deadline (ASYNC_ETIMEDOUT) or on cancellation (ASYNC_ECANCELED); either
+ * way the parked code removes its own waiter nodes afterwards.
+ */
+#ifndef ASYNC_INTERNAL_H
+#define ASYNC_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <async.h>
+
+#include "backend/backend.h"
+#include "coro/coro.h"
+#include "core/list.h"
+#include "core/timer.h"
+
+/* No deadline. */
+#define ASYNC__FOREVER UINT64_MAX
+
+/* Thread-locals read on every switch and schedule (the running loop, the
+ * current task): initial-exec so each access is one instruction instead of
+ * a __tls_get_addr call from the shared library (a third of an async_yield
+ * measured that way).  A few pointers fit in the static TLS surplus glibc
+ * keeps for dlopen'ed libraries. */
+#if defined(__GNUC__) && defined(__ELF__)
+#define ASYNC__TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define ASYNC__TLS_IE
+#endif
+
+/* ---- the ready queue ---------------------------------------------------- */
+
+/* Anything the loop can run: a task to resume, a callback to call.  `run`
+ * is called with drop == true when the loop closes with the item still
+ * queued: it must then release what it holds without running. */
+typedef struct async__runnable {
+    struct async__runnable *next;                        /* FIFO link */
+    void (*run)(struct async__runnable *self, bool drop); /* run or release */
+} async__runnable;
+
+/* The ready-queue operations are static inline (below, after struct
+ * async_loop): they are most of the cost of a task switch. */
+
+/* ---- loop timers ------------------------------------------------------- */
+
+/* A heap node plus what to do when it expires.  At close the loop disarms
+ * every remaining timer and calls fire with loop->closed set: the owner
+ * must then release instead of acting. */
+typedef struct async__ltimer {
+    async__timer node;                                 /* in loop->timers */
+    void (*fire)(async_loop *loop, struct async__ltimer *self);
+} async__ltimer;
+
+void async__loop_timer_arm(async_loop *loop, async__ltimer *t, uint64_t when);
+void async__loop_timer_disarm(async_loop *loop, async__ltimer *t);
+
+/* Fresh monotonic time (or the virtual clock in tests). */
+uint64_t async__loop_now(async_loop *loop);
+
+/* ---- waiters --------------------------------------------------------------- */
+
+typedef struct async__waiter async__waiter;
+struct async__waiter {
+    async__list link;      /* in the list of the thing waited for */
+    async__list task_link; /* in task->waiters, so a killed task can unlink */
+    struct async_task *task; /* the parked task */
+    /* Called (inline, by whoever fires the condition) after the node has
+     * been unlinked from `link`'s list; `rc` is the wake code.  NULL (the
+     * default) wakes `task` with rc. */
+    void (*notify)(async__waiter *w, int rc);
+    void *data;            /* for the owner of the node */
+};
+
+/* The waiter operations are static inline (defined at the end of this
+ * header, once struct async_task is known): every wait goes through them. */
+static inline void async__waiter_init(async__waiter *w, struct async_task *task);
+static inline void async__waiter_add(async__waiter *w, async__list *list);
+static inline void async__waiter_remove(async__waiter *w);
+static inline bool async__waiters_notify_one(async__list *list, int rc);
+static inline void async__waiters_notify_all(async__list *list, int rc);
+
+/* ---- futures and tasks --------------------------------------------------- */
+
+enum async__future_state {
+    ASYNC__PENDING,
+    ASYNC__DONE,
+    ASYNC__CANCELLED,
+};
+
+/* Done-callback registration, turned into a ready item when the future
+ * completes. */
+typedef struct async__done_cb {
+    async__runnable run;          /* ready-queue node once scheduled */
+    struct async__done_cb *next;  /* pending list */
+    async_future *future;         /* holds a reference while scheduled */
+    async_done_fn fn;             /* the user's callback */
+    void *arg;                    /* its argument */
+} async__done_cb;
+
+struct async_future {
+    async_loop *loop;         /* owning loop */
+    unsigned refs;            /* handle references (users + loop) */
+    uint8_t state;            /* enum async__future_state */
+    bool is_task;             /* this is the head of an async_task */
+    bool retrieved;           /* someone looked at the outcome */
+    int error;                /* outcome code when done (0 = result) */
+    void *result;             /* result when error == 0 */
+    async__list waiters;      /* parked tasks (async__waiter.link) */
+    async__done_cb *callbacks;/* done callbacks not yet scheduled, FIFO */
+    async__done_cb **callbacks_tail; /* where to append */
+};
+
+void async__future_init(async_future *f, async_loop *loop, bool is_task);
+/* Completes a pending future: error 0 with result, an error, or
+ * ASYNC_ECANCELED for cancellation.  Wakes waiters, schedules callbacks. */
+void async__future_complete(async_future *f, int error, void *result);
+/* Waits (parked) until f is done: 0, or the park's error. */
+int async__future_wait(async_future *f);
+/* Frees a future whose last reference went away. */
+void async__future_release(async_future *f);
+
+enum {
+    ASYNC__TASK_MAX_DEADLINES = 16, /* nested async_deadline_push scopes */
+};
+
+struct async_task {
+    async_future fut;         /* a task is a future: keep first */
+    async__coro coro;         /* its coroutine */
+    async__runnable run;      /* ready-queue node: resume me */
+    async__ltimer timer;      /* deadline of the current park */
+    async__list link;         /* loop->tasks: every unfinished task */
+    async__list waiters;      /* async__waiter.task_link of my parks */
+    async_fn fn;              /* body */
+    void *arg;                /* body's argument */
+    int wake_rc;              /* what the current park returns */
+    bool parked;              /* suspended in async__task_park */
+    bool queued;              /* in the ready queue */
+    bool cancel_requested;    /* async_task_cancel was called */
+    unsigned cancel_count;    /* cancel requests not undone by uncancel */
+    bool started;             /* the body has begun */
+    unsigned shield;          /* async_shield_enter nesting */
+    unsigned ndeadlines;      /* depth of the deadline-scope stack */
+    uint64_t *deadlines;      /* scope stack, allocated on first push */
+    uint64_t scope_deadline;  /* earliest of deadlines[], or FOREVER */
+    char *name;               /* user-given name (malloc), or NULL */
+    uint64_t id;              /* N of "Task-N": spawn order in the loop */
+    char autoname[24];        /* "Task-N", formatted on first use, or "" */
+};
+
+/* Frees a finished (or killed) task whose last reference went away. */
+void async__task_free(struct async_task *t);
+
+/* The task running on this thread, or NULL. */
+static inline struct async_task *async__task_current(void);
+
+/*
+ * Suspends the current task until woken, its deadline passes (returns
+ * ASYNC_ETIMEDOUT; also when a deadline scope expires) or it is cancelled
+ * (ASYNC_ECANCELED, unless shielded).  A pending cancellation or expired
+ * scope returns at once without suspending.  Returns the wake code given
+ * to async__task_wake (0 normally).
+ */
+int async__task_park(struct async_task *t, uint64_t deadline);
+
+/* Ends t's park with code rc (the first wake wins); no-op if not parked. */
+static inline void async__task_wake(struct async_task *t, int rc);
+
+/* Cancels every unfinished task of `loop` and runs the loop until they are
+ * gone (async_run's cleanup). */
+void async__loop_drain_tasks(async_loop *loop);
+
+/* Frees unfinished tasks without running them (loop close). */
+void async__tasks_kill_all(async_loop *loop);
+
+/* ---- fd readiness (for src/io/io.c and friends) ----------------------------- */
+
+/*
+ * Parks the current task until fd has `events` (ASYNC__EV_READ or
+ * ASYNC__EV_WRITE) ready, `deadline` passes (ASYNC_ETIMEDOUT), the task is
+ * cancelled (ASYNC_ECANCELED), or the fd is forgotten with
+ * async__loop_fd_forget (returns the error given there, e.g. ASYNC_EBADF).
+ * The fd is registered with the backend on first use and stays registered.
+ * Other errors: those of async__backend_watch (ASYNC_EPERM, ASYNC_EBADF).
+ */
+int async__loop_fd_wait(async_loop *loop, int fd, unsigned events,
+                        uint64_t deadline);
+
+/* Wakes every task waiting on fd with `err`, drops its reader/writer
+ * callbacks and removes it from the backend.  Call before closing fd. */
+void async__loop_fd_forget(async_loop *loop, int fd, int err);
+
+/* Tells the loop that fd was just created (accept, socket...): any record
+ * under that number belongs to an fd closed behind the loop's back and is
+ * reset, so the new fd gets registered afresh.  loop may be NULL. */
+void async__loop_fd_opened(async_loop *loop, int fd);
+
+/* ---- services attached to a loop ------------------------------------------ */
+
+/* Something (executor, signal watcher...) to shut down when the loop closes. */
+typedef struct async__close_hook {
+    struct async__close_hook *next;              /* LIFO list */
+    void (*fn)(async_loop *loop, struct async__close_hook *self);
+} async__close_hook;
+
+/* Registers a hook; it runs once, at async_loop_close (LIFO order). */
+void async__loop_add_close_hook(async_loop *loop, async__close_hook *h);
+/* Unregisters a hook that has not run yet (no-op otherwise). */
+void async__loop_remove_close_hook(async_loop *loop, async__close_hook *h);
+
+/* Reports an error through the loop's exception handler. */
+void async__loop_report(async_loop *loop, const char *message, int error,
+                        async_task *task, async_future *future);
+
+/* ---- the loop itself ------------------------------------------------------ */
+
+/* Per-fd state: who watches the fd, and what the backend was told. */
+typedef struct async__fdw {
+    int fd;                    /* the descriptor */
+    unsigned registered;       /* interest currently set in the backend */
+    async_handle *reader;      /* add_reader callback handle, or NULL */
+    async_handle *writer;      /* add_writer callback handle, or NULL */
+    async__list rwait;         /* tasks waiting for readable */
+    async__list wwait;         /* tasks waiting for writable */
+} async__fdw;
+
+struct async_loop {
+    async__runnable *ready_head;   /* FIFO of things to run */
+    async__runnable **ready_tail;  /* append point */
+    size_t ready_len;              /* entries in the FIFO */
+    size_t todo;                   /* items of this iteration not yet run */
+    async__timer_heap timers;      /* call_later handles and task deadlines */
+    async__backend *backend;       /* epoll or kqueue, via backend.h */
+    async__fdw **fds;              /* indexed by fd; NULL = never watched */
+    int nfds;                      /* capacity of fds */
+    size_t nwatched;               /* fds with interest set in the backend */
+    async__list tasks;             /* unfinished tasks (async_task.link) */
+    size_t ntasks;                 /* length of tasks */
+    uint64_t next_task_id;         /* for "Task-N" names */
+    bool running;                  /* inside run_forever */
+    bool stopping;                 /* stop() requested */
+    bool closed;                   /* async_loop_close() done */
+    bool virtual_clock;            /* tests: time only moves when told */
+    uint64_t vnow;                 /* the virtual clock's value */
+    uint64_t now;                  /* time cached at the last poll */
+    pthread_mutex_t ts_lock;       /* guards ts_head/ts_tail */
+    async__runnable *ts_head;      /* call_soon_threadsafe FIFO */
+    async__runnable **ts_tail;     /* its append point */
+    atomic_bool ts_pending;        /* ts FIFO non-empty: check without lock */
+    async__close_hook *close_hooks;/* services to shut down at close */
+    async_exception_handler exc_fn;/* user exception handler, or NULL */
+    void *exc_arg;                 /* its argument */
+};
+
+/* ---- the ready queue, inline ------------------------------------------------- */
+
+/* Appends r to the ready queue; it runs in this or the next iteration. */
+static inline void async__loop_schedule(async_loop *loop, async__runnable *r)
+{
+    r->next = NULL;
+    *loop->ready_tail = r;
+    loop->ready_tail = &r->next;
+    loop->ready_len++;
+}
+
+/* Pops the head of the ready queue, or NULL. */
+static inline async__runnable *async__loop_ready_pop(async_loop *loop)
+{
+    async__runnable *r = loop->ready_head;
+    if (!r)
+        return NULL;
+    loop->ready_head = r->next;
+    if (!loop->ready_head)
+        loop->ready_tail = &loop->ready_head;
+    loop->ready_len--;
+    return r;
+}
+
+/*
+ * For a task about to give up the CPU: pops and returns the head of the
+ * ready queue if it is of kind `kind` (its run function) and the loop would
+ * run it next anyway, either in the current iteration or at the start of
+ * the next one when that iteration has nothing else to do first: no poll
+ * (no fd watched), no timer to fire, no threadsafe call to take, no stop
+ * to honour.  NULL otherwise.
+ */
+static inline async__runnable *
+async__loop_next_ready(async_loop *loop, void (*kind)(async__runnable *, bool))
+{
+    async__runnable *r = loop->ready_head;
+    if (!r || r->run != kind)
+        return NULL;
+    if (loop->todo == 0) {
+        if (loop->nwatched || loop->stopping ||
+            async__timer_heap_min(&loop->timers) ||
+            atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
+            return NULL;
+        loop->todo = loop->ready_len;
+    }
+    loop->todo--;
+    return async__loop_ready_pop(loop);
+}
+
+/* ---- test hooks (not part of the public API) ---------------------------- */
+
+/* Switches the loop to a virtual clock starting at `start`: whenever the
+ * loop would block for a timer it jumps the clock to the timer instead. */
+void async__loop_use_virtual_clock(async_loop *loop, uint64_t start);
+/* Advances the virtual clock by ns. */
+void async__loop_advance_clock(async_loop *loop, uint64_t ns);
+/* Number of unfinished tasks the loop holds. */
+size_t async__loop_task_count(const async_loop *loop);
+/* Number of live async_task objects in the process (leak checks). */
+size_t async__task_live_count(void);
+
+/* ---- inline: waiters, wake, the current task ------------------------------ */
+
+/* The task running on this thread (task.c sets it around every switch). */
+extern _Thread_local struct async_task *async__current_task_tls ASYNC__TLS_IE;
+
+static inline struct async_task *async__task_current(void)
+{
+    return async__current_task_tls;
+}
+
+/* Ends t's park with code rc (the first wake wins); no-op if not parked. */
+static inline void async__task_wake(struct async_task *t, int rc)
+{
+    if (!t->parked)
+        return;
+    t->parked = false;
+    t->wake_rc = rc;
+    if (!t->queued) {
+        t->queued = true;
+        async__loop_schedule(t->fut.loop, &t->run);
+    }
+}
+
+/* Initialises w for `task` with the default notify (wake it). */
+static inline void async__waiter_init(async__waiter *w, struct async_task *task)
+{
+    async__list_init(&w->link);
+    async__list_init(&w->task_link);
+    w->task = task;
+    w->notify = NULL;
+    w->data = NULL;
+}
+
+/* Puts w on `list` (e.g. a future's waiters). */
+static inline void async__waiter_add(async__waiter *w, async__list *list)
+{
+    async__list_push_back(list, &w->link);
+    if (w->task)
+        async__list_push_back(&w->task->waiters, &w->task_link);
+}
+
+/* Unlinks w from its list (no-op when already unlinked). */
+static inline void async__waiter_remove(async__waiter *w)
+{
+    async__list_remove(&w->link);
+    async__list_remove(&w->task_link);
+}
+
+/* Pops the first waiter of `list` and notifies it; false if none. */
+static inline bool async__waiters_notify_one(async__list *list, int rc)
+{
+    async__list *n = async__list_pop_front(list);
+    if (!n)
+        return false;
+    async__waiter *w = async__container_of(n, async__waiter, link);
+    if (w->notify)
+        w->notify(w, rc);
+    else
+        async__task_wake(w->task, rc);
+    return true;
+}
+
+/* Pops every waiter of `list` and notifies each with rc. */
+static inline void async__waiters_notify_all(async__list *list, int rc)
+{
+    while (async__waiters_notify_one(list, rc))
+        ;
+}
+
+#endif

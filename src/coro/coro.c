@@ -1,0 +1,270 @@
+/*
+ * Coroutines: a function running on its own stack, resumed and suspended
+ * asymmetrically on top of async__ctx_switch().
+ *
+ * Control flow.  async__coro_resume(co) remembers who is running now (the
+ * resumer: another coroutine, or NULL for the thread's own stack), makes co
+ * current and switches to co's saved stack pointer, storing its own in
+ * co->resumer_sp.  async__coro_suspend() switches back to co->resumer_sp, so
+ * it always returns to whoever resumed, which makes nested resumes work: a
+ * coroutine may resume another, which suspends back to it.  The first resume
+ * enters coro_entry() through the trampoline; when fn returns, coro_entry()
+ * marks the coroutine FINISHED and switches back a last time.  It never
+ * frees its own stack (it is running on it); async__coro_destroy() does, from
+ * outside.
+ *
+ * The hot path (resume + suspend) is two calls into the switch, one
+ * thread-local load and a few stores; everything else (sanitizer hooks) is
+ * compiled out unless the build asks for it.
+ */
+#include <assert.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <async/error.h>
+
+#include "arch/context.h"
+#include "coro/coro.h"
+
+#if defined(ASYNC_HAVE_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+#if defined(ASYNC_HAVE_VALGRIND)
+#include <valgrind/valgrind.h>
+#endif
+
+/*
+ * The coroutine running on this thread.  initial-exec: this is read on every
+ * resume and by the SIGSEGV handler, so it must be one instruction away and
+ * never go through __tls_get_addr (which is neither fast nor async-signal
+ * safe for a dlopen'ed library).  One pointer fits in the static TLS surplus
+ * glibc reserves for dlopen'ed libraries.
+ */
+#if defined(__GNUC__) && defined(__ELF__)
+#define ASYNC_TLS_IE __attribute__((tls_model("initial-exec")))
+#else
+#define ASYNC_TLS_IE
+#endif
+static _Thread_local async__coro *current ASYNC_TLS_IE;
+
+async__coro *async__coro_current(void)
+{
+    return current;
+}
+
+/*
+ * AddressSanitizer must be told about every stack change, or it reports
+ * false stack-buffer-overflows and corrupts its fake stacks.  Protocol: the
+ * side leaving calls start_switch_fiber() with the bounds of the stack it is
+ * going to (saving its own fake stack, or NULL when it will never come back);
+ * the side arriving calls finish_switch_fiber() with the fake stack it saved
+ * when it left, and learns the bounds of the stack it came from.
+ */
+#if defined(ASYNC_HAVE_ASAN)
+static inline void asan_enter(async__coro *co, void **resumer_fake)
+{
+    __sanitizer_start_switch_fiber(resumer_fake, co->stack.base,
+                                   co->stack.size);
+}
+
+static inline void asan_back_in_resumer(void *resumer_fake)
+{
+    __sanitizer_finish_switch_fiber(resumer_fake, NULL, NULL);
+}
+
+static inline void asan_leave(async__coro *co, int finished)
+{
+    __sanitizer_start_switch_fiber(finished ? NULL : &co->asan_fake_stack,
+                                   co->resumer_bottom, co->resumer_size);
+}
+
+/* Arriving from a transfer, the stack we came from is a sibling, not the
+ * resumer: the resumer's bounds were handed over by the transfer. */
+static inline void asan_arrived(async__coro *co)
+{
+    const void *bottom;
+    size_t size;
+    __sanitizer_finish_switch_fiber(co->asan_fake_stack, &bottom, &size);
+    if (!co->transferred_in) {
+        co->resumer_bottom = bottom;
+        co->resumer_size = size;
+    }
+}
+
+static inline void asan_hand_over(async__coro *from, async__coro *to)
+{
+    to->resumer_bottom = from->resumer_bottom;
+    to->resumer_size = from->resumer_size;
+    to->transferred_in = true;
+}
+
+static inline void asan_leave_to(async__coro *from, async__coro *to)
+{
+    __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack.base,
+                                   to->stack.size);
+}
+#else
+static inline void asan_hand_over(async__coro *from, async__coro *to)
+{
+    (void)from;
+    (void)to;
+}
+
+static inline void asan_leave_to(async__coro *from, async__coro *to)
+{
+    (void)from;
+    (void)to;
+}
+
+static inline void asan_leave(async__coro *co, int finished)
+{
+    (void)co;
+    (void)finished;
+}
+
+static inline void asan_arrived(async__coro *co)
+{
+    (void)co;
+}
+#endif
+
+void async__ctx_entry_returned(void)
+{
+    static const char msg[] =
+        "libasync: a context entry function returned; aborting\n";
+    ssize_t r = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)r;
+    abort();
+}
+
+/* First (and only) frame of every coroutine, entered through the
+ * trampoline with the coroutine as argument. */
+static void coro_entry(void *arg)
+{
+    async__coro *co = arg;
+
+    asan_arrived(co);
+    co->fn(co->arg);
+    co->state = ASYNC__CORO_FINISHED;
+    current = co->resumer;
+    /* Last switch out: NULL fake stack tells ASan to drop ours. */
+    asan_leave(co, 1);
+    async__ctx_switch(&co->sp, co->resumer_sp, co);
+    /* A finished coroutine is never resumed again. */
+    abort();
+}
+
+int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
+                     size_t stack_size)
+{
+    if (co == NULL || fn == NULL)
+        return ASYNC_EINVAL;
+
+    async__stack stack;
+    int err = async__stack_alloc(&stack, stack_size);
+    if (err < 0)
+        return err;
+
+    co->stack = stack;
+    co->sp = async__ctx_make(stack.top, coro_entry);
+    co->resumer_sp = NULL;
+    co->resumer = NULL;
+    co->fn = fn;
+    co->arg = arg;
+    co->name = NULL;
+    co->id = 0;
+    co->state = ASYNC__CORO_READY;
+    co->transferred_in = false;
+#if defined(ASYNC_HAVE_ASAN)
+    co->asan_fake_stack = NULL;
+    co->resumer_bottom = NULL;
+    co->resumer_size = 0;
+#endif
+#if defined(ASYNC_HAVE_VALGRIND)
+    co->valgrind_id = VALGRIND_STACK_REGISTER(stack.base, stack.top);
+#endif
+    return 0;
+}
+
+/*
+ * Resume and suspend end in a tail call of the switch, and whoever leaves a
+ * coroutine (suspend, or coro_entry when fn returns) puts the resumer back
+ * as current before switching.  So nothing runs in resume() after the
+ * switch: the switch's indirect jump lands straight in resume()'s caller,
+ * there is no frame to pop and no ret that the return-stack predictor would
+ * miss (it holds the other context's return addresses at that point).
+ * AddressSanitizer builds need work after the switch, so they keep a frame.
+ */
+#if defined(ASYNC_HAVE_ASAN)
+async__coro *async__coro_resume(async__coro *co)
+{
+    void *resumer_fake = NULL;
+
+    assert(co->state == ASYNC__CORO_READY ||
+           co->state == ASYNC__CORO_SUSPENDED);
+    co->resumer = current;
+    co->state = ASYNC__CORO_RUNNING;
+    current = co;
+    co->transferred_in = false;
+    asan_enter(co, &resumer_fake);
+    async__coro *back = async__ctx_switch(&co->resumer_sp, co->sp, co);
+    asan_back_in_resumer(resumer_fake);
+    return back;
+}
+#else
+async__coro *async__coro_resume(async__coro *co)
+{
+    assert(co->state == ASYNC__CORO_READY ||
+           co->state == ASYNC__CORO_SUSPENDED);
+    co->resumer = current;
+    co->state = ASYNC__CORO_RUNNING;
+    current = co;
+    return async__ctx_switch(&co->resumer_sp, co->sp, co);
+}
+#endif
+
+void async__coro_suspend(void)
+{
+    async__coro *co = current;
+
+    co->state = ASYNC__CORO_SUSPENDED;
+    current = co->resumer;
+    asan_leave(co, 0);
+    async__ctx_switch(&co->sp, co->resumer_sp, co);
+    asan_arrived(co);
+}
+
+void async__coro_transfer(async__coro *from, async__coro *to)
+{
+    assert(from == current);
+    assert(to->state == ASYNC__CORO_READY ||
+           to->state == ASYNC__CORO_SUSPENDED);
+    /* `to` takes over from's resumer: when it suspends or finishes, control
+     * goes where from's would have gone. */
+    to->resumer = from->resumer;
+    to->resumer_sp = from->resumer_sp;
+    asan_hand_over(from, to);
+    from->state = ASYNC__CORO_SUSPENDED;
+    to->state = ASYNC__CORO_RUNNING;
+    current = to;
+    asan_leave_to(from, to);
+    async__ctx_switch(&from->sp, to->sp, to);
+    asan_arrived(from);
+}
+
+/*
+ * Besides READY and FINISHED, a SUSPENDED coroutine may be destroyed too
+ * (a loop closing with tasks still parked): its frames are simply dropped,
+ * so whatever they own leaks, but the stack itself goes back to the pool.
+ */
+void async__coro_destroy(async__coro *co)
+{
+    if (co == NULL || co->stack.map == NULL)
+        return;
+    assert(co->state != ASYNC__CORO_RUNNING);
+#if defined(ASYNC_HAVE_VALGRIND)
+    VALGRIND_STACK_DEREGISTER(co->valgrind_id);
+#endif
+    async__stack_free(&co->stack);
+    co->stack.map = NULL;
+}
