@@ -108,7 +108,13 @@ ASYNC_API bool async_lock_locked(const async_lock *lock);
 
 /* ---- Semaphore and BoundedSemaphore ------------------------------------- */
 
-/* A counter of permits (asyncio.Semaphore / BoundedSemaphore); FIFO fair. */
+/*
+ * A counter of permits (asyncio.Semaphore / BoundedSemaphore); FIFO fair,
+ * with CPython 3.12's ordering: a task that releases and re-acquires at
+ * once queues behind the waiters its release (or an earlier one) woke,
+ * even if a permit is free at that moment -- a permit handed to a waiter
+ * that has not resumed yet still counts as taken for newcomers.
+ */
 typedef struct async_semaphore async_semaphore;
 
 /*
@@ -122,15 +128,28 @@ ASYNC_API int async_semaphore_new_bounded(async_semaphore **out, long value);
 /* Frees it.  Returns 0 (also for NULL) or ASYNC_EBUSY (tasks waiting). */
 ASYNC_API int async_semaphore_free(async_semaphore *sem);
 
-/* Takes one permit, waiting in FIFO order while there is none.  Returns 0,
- * ASYNC_EINVAL, ASYNC_ENOTTASK, ASYNC_ECANCELED or ASYNC_ETIMEDOUT; after an
- * error the caller holds no permit. */
+/*
+ * Takes one permit, waiting in FIFO order while there is none or other
+ * tasks are queued (see above).  Returns 0, ASYNC_EINVAL, ASYNC_ENOTTASK,
+ * ASYNC_ECANCELED or ASYNC_ETIMEDOUT; after an error the caller holds no
+ * permit.
+ *
+ * Difference from asyncio: a permit handed to the waiter by a release
+ * before the waiter was cancelled is kept -- the call returns 0 and the
+ * cancellation hits the task's next suspension point (it stays pending:
+ * cancellation is level-triggered).  asyncio's acquire raises
+ * CancelledError and gives the permit back.  The grant came first, and the
+ * caller then really holds the permit, so 0 is the truthful answer; a
+ * cancel that came first still returns ASYNC_ECANCELED and passes a
+ * permit that arrives afterwards on to the next waiter.
+ */
 ASYNC_API int async_semaphore_acquire(async_semaphore *sem);
 ASYNC_API int async_semaphore_acquire_until(async_semaphore *sem,
                                             uint64_t deadline);
 
-/* Takes a permit only if one is free and nobody is queued.  Returns 0,
- * ASYNC_EINVAL or ASYNC_EAGAIN. */
+/* Takes a permit only if one is free and nobody is queued (a waiter that
+ * was handed a permit and has not resumed yet counts as queued).  Any code
+ * may call it.  Returns 0, ASYNC_EINVAL or ASYNC_EAGAIN. */
 ASYNC_API int async_semaphore_try_acquire(async_semaphore *sem);
 
 /*
@@ -141,10 +160,13 @@ ASYNC_API int async_semaphore_try_acquire(async_semaphore *sem);
  */
 ASYNC_API int async_semaphore_release(async_semaphore *sem);
 
-/* Free permits now (0 for NULL). */
+/* Free permits now (0 for NULL).  Permits handed to waiters are not free;
+ * the count can be above 0 for a moment while tasks queue behind a waiter
+ * that was handed a permit and has not resumed yet. */
 ASYNC_API long async_semaphore_value(const async_semaphore *sem);
 
-/* True if an acquire would have to wait (asyncio's locked()). */
+/* True if an acquire would have to wait (asyncio's locked(): no free
+ * permit, or tasks queued); false for NULL. */
 ASYNC_API bool async_semaphore_locked(const async_semaphore *sem);
 
 /* ---- Condition ----------------------------------------------------------- */

@@ -1,8 +1,16 @@
 /*
  * asyncio.Semaphore and BoundedSemaphore, FIFO fair: while tasks wait, a
  * release hands its permit straight to the first of them instead of
- * raising the count, so the count is 0 whenever the waiter list is not
- * empty and a newcomer cannot take a permit meant for a waiter.
+ * raising the count, so a newcomer cannot take a permit meant for a waiter.
+ *
+ * As in CPython 3.12, a task also has to queue while a waiter that was
+ * handed a permit has not resumed yet, even if the count is above 0 (the
+ * task that released may re-acquire at once: it must not overtake the
+ * waiters that were woken before it).  The count can therefore be above 0
+ * while tasks wait; every waiter, when it resumes for whatever reason,
+ * hands out such free permits to the waiters still queued
+ * (semaphore_wake_waiters), the way asyncio's acquire does in its
+ * `finally` clause.
  */
 #include <limits.h>
 #include <stdlib.h>
@@ -54,16 +62,23 @@ long async_semaphore_value(const async_semaphore *sem)
     return sem ? sem->value : 0;
 }
 
+/* asyncio's locked(): no free permit, or tasks queued or still on their way
+ * back from a grant (a granted node is still in asyncio's _waiters). */
+static bool semaphore_must_wait(const async_semaphore *sem)
+{
+    return sem->value == 0 || async__waitq_busy(&sem->waiters);
+}
+
 bool async_semaphore_locked(const async_semaphore *sem)
 {
-    return sem && sem->value == 0;
+    return sem && semaphore_must_wait(sem);
 }
 
 int async_semaphore_try_acquire(async_semaphore *sem)
 {
     if (!sem)
         return ASYNC_EINVAL;
-    if (sem->value == 0)
+    if (semaphore_must_wait(sem))
         return ASYNC_EAGAIN;
     sem->value--;
     return 0;
@@ -74,6 +89,14 @@ static void semaphore_pass_on(async_semaphore *sem)
 {
     if (!async__waitq_grant(&sem->waiters, 0))
         sem->value++;
+}
+
+/* Hands free permits to the waiters still queued: they may have queued
+ * behind a grantee although the count was above 0. */
+static void semaphore_wake_waiters(async_semaphore *sem)
+{
+    while (sem->value > 0 && async__waitq_grant(&sem->waiters, 0))
+        sem->value--;
 }
 
 int async_semaphore_acquire_until(async_semaphore *sem, uint64_t deadline)
@@ -89,6 +112,7 @@ int async_semaphore_acquire_until(async_semaphore *sem, uint64_t deadline)
     int rc = async__waitq_park(&sem->waiters, &n, t, deadline);
     if (rc && n.granted)
         semaphore_pass_on(sem); /* the permit came as we gave up */
+    semaphore_wake_waiters(sem);
     return rc;
 }
 
