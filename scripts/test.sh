@@ -6,6 +6,8 @@
 #   3. Valgrind (with stack registration)
 #   4. clang, FP control words saved on every switch (-Dsave_fp_control=true)
 #   5. AArch64 cross build, run under qemu-user
+#   5b. riscv64 cross build, run under qemu-user (cmocka for it is built
+#       from Debian's source package by setup-debian.sh --full)
 #   6. the Mach-O context-switch objects assembled for arm64 and x86_64 macOS
 # and ends with one line: "N passed, N failed".
 set -uo pipefail
@@ -74,6 +76,11 @@ fi
 if setup_build aarch64 "$out/aarch64" --cross-file cross/aarch64-linux.txt \
      -Dexamples=false -Dbench=false; then
   run_suite aarch64 "$out/aarch64" --timeout-multiplier 4
+fi
+
+if setup_build riscv64 "$out/riscv64" --cross-file cross/riscv64-linux.txt \
+     -Dexamples=false -Dbench=false; then
+  run_suite riscv64 "$out/riscv64" --timeout-multiplier 4
 fi
 
 echo "=== Mach-O ==="

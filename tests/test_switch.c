@@ -41,8 +41,10 @@ uintptr_t regs_caller_sp(void);
 
 #if defined(__x86_64__)
 #define NREGS 6 /* rbx rbp r12 r13 r14 r15 */
-#else
+#elif defined(__aarch64__)
 #define NREGS 19 /* x19-x29, d8-d15 */
+#elif defined(__riscv)
+#define NREGS 24 /* s0-s11, fs0-fs11 */
 #endif
 #define SP_DELTA NREGS /* out[] slot: change of sp across the switch */
 #define SEED_CHECK 0xA1u
@@ -58,10 +60,15 @@ static const char *reg_name(unsigned i)
 #if defined(__x86_64__)
     static const char *const names[] = {"rbx", "rbp", "r12",
                                         "r13", "r14", "r15"};
-#else
+#elif defined(__aarch64__)
     static const char *const names[] = {
         "x19", "x20", "x21", "x22", "x23", "x24", "x25", "x26", "x27", "x28",
         "x29", "d8",  "d9",  "d10", "d11", "d12", "d13", "d14", "d15"};
+#elif defined(__riscv)
+    static const char *const names[] = {
+        "s0",  "s1",  "s2",  "s3",  "s4",  "s5",  "s6",   "s7",
+        "s8",  "s9",  "s10", "s11", "fs0", "fs1", "fs2",  "fs3",
+        "fs4", "fs5", "fs6", "fs7", "fs8", "fs9", "fs10", "fs11"};
 #endif
     return names[i];
 }
@@ -191,6 +198,10 @@ __attribute__((noinline)) static int aligned_store(uintptr_t *mod)
     _mm_store_ps(buf, _mm_set_ps(4.0f, 3.0f, 2.0f, 1.0f));
 #elif defined(__aarch64__)
     vst1q_f32(buf, vdupq_n_f32(2.5f));
+#else
+    /* RV64GC has no vector unit: the alignment is checked by address. */
+    for (int i = 0; i < 4; i++)
+        ((volatile float *)buf)[i] = 2.5f;
 #endif
     __asm__ volatile("" : : "r"(buf) : "memory");
     *mod = (uintptr_t)buf % 16;
