@@ -15,6 +15,7 @@
  *   io.h       fd I/O in tasks: read, write, accept, connect, close
  *   net.h      addresses, TCP listen/connect, UDP
  *   process.h  subprocesses: spawn, wait, kill, run with captured output
+ *   wait.h     asyncio.wait, as_completed, task-array combinators
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -31,5 +32,6 @@
 #include <async/io.h>
 #include <async/net.h>
 #include <async/process.h>
+#include <async/wait.h>
 
 #endif
