@@ -58,7 +58,11 @@ ASYNC_API int async_loop_new(async_loop **out);
  * ASYNC_ERUNNING (this loop is already running: nested run) or
  * ASYNC_EOTHERLOOP (another loop runs in this thread); after an error the
  * loop's state is unchanged.  A stop() requested before the call makes it
- * run exactly one iteration (I/O polled without blocking).
+ * run exactly one iteration (I/O polled without blocking).  If polling the
+ * backend fails (epoll_wait / kevent error other than EINTR), the failure
+ * is passed to the exception handler and the negated errno returned (e.g.
+ * -EINVAL, -ENOMEM); the loop stays usable, and a later run polls again.
+ * asyncio lets the OSError of select() escape run_forever, likewise.
  */
 ASYNC_API int async_loop_run_forever(async_loop *loop);
 

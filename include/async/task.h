@@ -233,8 +233,9 @@ ASYNC_API int async_wait_any(async_future *const *futs, size_t n,
  * cancels every task still alive and runs the loop until they are done,
  * shuts the executor down, closes and frees the loop.  Returns main's
  * outcome (0 with *result, its error, or ASYNC_ECANCELED), ASYNC_EINVAL
- * (NULL main), ASYNC_EOTHERLOOP (called from a running loop) or the loop's
- * creation error.
+ * (NULL main), ASYNC_EOTHERLOOP (called from a running loop), the loop's
+ * creation error, or a failed poll's error (see async_loop_run_forever; the
+ * tasks left are then freed without being run to their end).
  */
 ASYNC_API int async_run(async_fn main, void *arg, void **result);
 

@@ -51,6 +51,12 @@ typedef struct async__runnable {
 /* The ready-queue operations are static inline (below, after struct
  * async_loop): they are most of the cost of a task switch. */
 
+/* Queues r from any thread, as call_soon_threadsafe does but without
+ * allocating: r (owned by the caller) runs on the loop thread in a later
+ * iteration, or is run with drop == true at loop close.  Returns 0 or
+ * ASYNC_ECLOSED (nothing queued). */
+int async__loop_post_threadsafe(async_loop *loop, async__runnable *r);
+
 /* ---- loop timers ------------------------------------------------------- */
 
 /* A heap node plus what to do when it expires.  At close the loop disarms
@@ -178,6 +184,11 @@ static inline void async__task_wake(struct async_task *t, int rc);
 /* Cancels every unfinished task of `loop` and runs the loop until they are
  * gone (async_run's cleanup). */
 void async__loop_drain_tasks(async_loop *loop);
+
+/* Runs one loop iteration, blocking in the poll as run_forever would (a
+ * pending stop is honoured by not blocking).  Errors: those of
+ * async_loop_run_forever, and a failed poll (already reported). */
+int async__loop_run_once(async_loop *loop);
 
 /* Frees unfinished tasks without running them (loop close). */
 void async__tasks_kill_all(async_loop *loop);

@@ -278,6 +278,22 @@ static void ts_run(async__runnable *r, bool drop)
     free(c);
 }
 
+int async__loop_post_threadsafe(async_loop *loop, async__runnable *r)
+{
+    r->next = NULL;
+    pthread_mutex_lock(&loop->ts_lock);
+    if (loop->closed) {
+        pthread_mutex_unlock(&loop->ts_lock);
+        return ASYNC_ECLOSED;
+    }
+    *loop->ts_tail = r;
+    loop->ts_tail = &r->next;
+    atomic_store_explicit(&loop->ts_pending, true, memory_order_release);
+    async__backend_wake(loop->backend);
+    pthread_mutex_unlock(&loop->ts_lock);
+    return 0;
+}
+
 int async_loop_call_soon_threadsafe(async_loop *loop, async_callback cb,
                                     void *arg)
 {
@@ -287,22 +303,13 @@ int async_loop_call_soon_threadsafe(async_loop *loop, async_callback cb,
     if (!c)
         return ASYNC_ENOMEM;
     c->run.run = ts_run;
-    c->run.next = NULL;
     c->cb = cb;
     c->arg = arg;
     c->loop = loop;
-    pthread_mutex_lock(&loop->ts_lock);
-    if (loop->closed) {
-        pthread_mutex_unlock(&loop->ts_lock);
+    int rc = async__loop_post_threadsafe(loop, &c->run);
+    if (rc)
         free(c);
-        return ASYNC_ECLOSED;
-    }
-    *loop->ts_tail = &c->run;
-    loop->ts_tail = &c->run.next;
-    atomic_store_explicit(&loop->ts_pending, true, memory_order_release);
-    async__backend_wake(loop->backend);
-    pthread_mutex_unlock(&loop->ts_lock);
-    return 0;
+    return rc;
 }
 
 /* Moves the threadsafe FIFO into the ready queue. */
@@ -400,6 +407,27 @@ static __attribute__((noinline)) async__fdw *fdw_create(async_loop *loop,
     return w;
 }
 
+static void fdw_set_registered(async_loop *loop, async__fdw *w,
+                               unsigned events)
+{
+    if (!w->registered != !events)
+        loop->nwatched += events ? 1 : (size_t)-1;
+    w->registered = events;
+}
+
+/* Dropping interest failed (EBADF: the fd was closed before its interest
+ * was removed; or the kernel ran out of memory): what the backend still
+ * holds is unknown.  One attempt to remove everything, then the record
+ * claims nothing either way, so the next watch of this number adds afresh
+ * (the backend turns an add that finds the fd still registered into a
+ * modify) instead of trusting a registration that may be gone. */
+static void fdw_removal_failed(async_loop *loop, async__fdw *w)
+{
+    (void)async__backend_watch(loop->backend, w->fd,
+                               ASYNC__EV_READ | ASYNC__EV_WRITE, 0, w);
+    fdw_set_registered(loop, w, 0);
+}
+
 /* Sets the backend interest of w to exactly `events`.  An fd closed and
  * reopened behind our back (same number) makes MOD fail with ENOENT, or
  * ADD with EEXIST; both are retried the other way. */
@@ -416,11 +444,10 @@ static int fdw_set_interest(async_loop *loop, async__fdw *w, unsigned events)
                                   ASYNC__EV_READ | ASYNC__EV_WRITE, events, w);
     if (rc == ASYNC_ENOENT && !events)
         rc = 0; /* already gone from the backend */
-    if (rc == 0) {
-        if (!w->registered != !events)
-            loop->nwatched += events ? 1 : (size_t)-1;
-        w->registered = events;
-    }
+    if (rc && (events & ~w->registered) == 0)
+        fdw_removal_failed(loop, w);
+    else if (rc == 0)
+        fdw_set_registered(loop, w, events);
     return rc;
 }
 
@@ -682,10 +709,18 @@ static int loop_poll(async_loop *loop, async__event *events, int max)
     return async__backend_poll(loop->backend, timeout, events, max);
 }
 
-static void loop_run_once(async_loop *loop)
+/* One iteration.  A failed poll (anything but EINTR, which the backend
+ * turns into 0 events) is reported through the exception handler and
+ * returned before anything runs: a poller that keeps failing would
+ * otherwise make the loop spin at full CPU without ever delivering I/O. */
+static int loop_run_once(async_loop *loop)
 {
     async__event events[LOOP_MAX_EVENTS];
     int n = loop_poll(loop, events, LOOP_MAX_EVENTS);
+    if (n < 0) {
+        async__loop_report(loop, "polling the backend failed", n, NULL, NULL);
+        return n;
+    }
     /* The clock is only needed to fire timers. */
     if (async__timer_heap_min(&loop->timers))
         loop->now = async__loop_now(loop);
@@ -701,25 +736,45 @@ static void loop_run_once(async_loop *loop)
         async__runnable *r = async__loop_ready_pop(loop);
         r->run(r, false);
     }
+    return 0;
 }
 
+/* Marks the loop as running on this thread (check_run passed). */
+static void loop_enter(async_loop *loop)
+{
+    loop->running = true;
+    running_loop = loop;
+}
+
+static void loop_leave(async_loop *loop)
+{
+    loop->stopping = false;
+    loop->running = false;
+    running_loop = NULL;
+}
 
 int async_loop_run_forever(async_loop *loop)
 {
     int rc = check_run(loop);
     if (rc)
         return rc;
-    loop->running = true;
-    running_loop = loop;
-    for (;;) {
-        loop_run_once(loop);
-        if (loop->stopping)
-            break;
-    }
-    loop->stopping = false;
-    loop->running = false;
-    running_loop = NULL;
-    return 0;
+    loop_enter(loop);
+    do
+        rc = loop_run_once(loop);
+    while (rc == 0 && !loop->stopping);
+    loop_leave(loop);
+    return rc;
+}
+
+int async__loop_run_once(async_loop *loop)
+{
+    int rc = check_run(loop);
+    if (rc)
+        return rc;
+    loop_enter(loop);
+    rc = loop_run_once(loop);
+    loop_leave(loop);
+    return rc;
 }
 
 int async_loop_stop(async_loop *loop)

@@ -515,9 +515,9 @@ void async__loop_drain_tasks(async_loop *loop)
             if (!t->cancel_requested)
                 async_task_cancel(t);
         }
-        /* stop-before-run makes run_forever do exactly one iteration */
-        async_loop_stop(loop);
-        if (async_loop_run_forever(loop) != 0)
+        /* One iteration with the usual poll timeout, so a shielded
+         * cleanup that sleeps or waits for I/O is waited for, not spun on. */
+        if (async__loop_run_once(loop) != 0)
             break;
     }
 }

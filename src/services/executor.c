@@ -4,8 +4,8 @@
  *
  * A job travels: submit (loop thread) -> ex->queue -> a worker pops it
  * (RUNNING) and runs it without the lock -> ex->done -> one posted delivery
- * callback (call_soon_threadsafe) moves every finished job's outcome into
- * its future on the loop thread.  Only the loop thread touches futures;
+ * callback (the pool's own node, so posting never allocates) moves every
+ * finished job's outcome into its future on the loop thread.  Only the loop thread touches futures;
  * workers touch nothing but the job and the pool's lists, under ex->lock.
  *
  * Cancellation must be synchronous, or a worker could pop a job between
@@ -23,7 +23,6 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "services/executor.h"
@@ -65,7 +64,10 @@ struct executor {
     unsigned max;            /* pool size; fixed once `used` */
     pthread_t *threads;      /* the started threads, capacity max */
     bool used;               /* a job was submitted: max is fixed */
-    bool kick_pending;       /* a delivery callback is posted (lock) */
+    async__runnable kick;    /* the delivery callback's own queue node */
+    bool kick_pending;       /* kick is posted, not yet run (lock) */
+    bool orphaned;           /* ex_close ran while kick was queued: the
+                                kick frees the pool when the loop drops it */
     bool shutdown;           /* workers must exit when idle (lock) */
     uint64_t jobs_run;       /* jobs that started on a worker (lock) */
 };
@@ -76,6 +78,7 @@ static atomic_uint unjoined;
 /* ---- finding and creating the pool ------------------------------------- */
 
 static void ex_close(async_loop *loop, async__close_hook *h);
+static void ex_kick_run(async__runnable *r, bool drop);
 
 static executor *ex_find(async_loop *loop)
 {
@@ -112,6 +115,7 @@ static executor *ex_create(async_loop *loop, unsigned max)
     async__list_init(&ex->queue);
     async__list_init(&ex->done);
     ex->hook.fn = ex_close;
+    ex->kick.run = ex_kick_run;
     async__loop_add_close_hook(loop, &ex->hook);
     return ex;
 }
@@ -187,10 +191,23 @@ static void ex_deliver(executor *ex)
         job_deliver(async__container_of(n, job, link));
 }
 
-static int ex_deliver_cb(void *arg)
+static void ex_free(executor *ex)
 {
-    ex_deliver(arg);
-    return 0;
+    pthread_cond_destroy(&ex->cond);
+    pthread_mutex_destroy(&ex->lock);
+    free(ex->threads);
+    free(ex);
+}
+
+/* The kick, run by the loop (or dropped at loop close, after ex_close). */
+static void ex_kick_run(async__runnable *r, bool drop)
+{
+    (void)drop; /* dropped only once ex_close has run: then orphaned */
+    executor *ex = async__container_of(r, executor, kick);
+    if (ex->orphaned)
+        ex_free(ex);
+    else
+        ex_deliver(ex);
 }
 
 /* ---- cancellation ----------------------------------------------------------- */
@@ -227,24 +244,17 @@ static void job_notify(async__waiter *w, int rc)
 
 /* ---- workers ----------------------------------------------------------------- */
 
-/* Posts one delivery callback for the jobs in ex->done; called with the
- * lock held.  A failed post (out of memory) is retried after a short
- * sleep: the worker is a plain thread and may block, and giving up would
- * strand the outcome until loop close. */
+/* Posts one delivery callback for the jobs in ex->done unless one is
+ * pending; called with the lock held.  The queue node is the pool's own, so
+ * a job that finishes while the process is out of memory is delivered all
+ * the same (an allocation here used to be retried forever, hanging loop
+ * close, which joins this thread).  ECLOSED cannot happen before ex_close
+ * joined us; ex_close delivers ex->done itself anyway. */
 static void ex_kick(executor *ex)
 {
-    while (!ex->kick_pending) {
-        int rc = async_loop_call_soon_threadsafe(ex->loop, ex_deliver_cb, ex);
-        if (rc == 0) {
-            ex->kick_pending = true;
-        } else if (rc == ASYNC_ECLOSED) {
-            return; /* cannot happen before ex_close joined us; be safe */
-        } else {
-            pthread_mutex_unlock(&ex->lock);
-            nanosleep(&(struct timespec){.tv_nsec = 1000000}, NULL);
-            pthread_mutex_lock(&ex->lock);
-        }
-    }
+    if (!ex->kick_pending &&
+        async__loop_post_threadsafe(ex->loop, &ex->kick) == 0)
+        ex->kick_pending = true;
 }
 
 /* Waits for a job (lock held); NULL when the pool shuts down. */
@@ -423,11 +433,12 @@ static void ex_close(async_loop *loop, async__close_hook *h)
         pthread_join(ex->threads[i], NULL);
         atomic_fetch_sub(&unjoined, 1);
     }
+    bool kick_queued = ex->kick_pending; /* workers are gone: no lock */
     ex_deliver(ex);
-    pthread_cond_destroy(&ex->cond);
-    pthread_mutex_destroy(&ex->lock);
-    free(ex->threads);
-    free(ex);
+    if (kick_queued)
+        ex->orphaned = true; /* the loop drops the kick next, freeing ex */
+    else
+        ex_free(ex);
 }
 
 /* ---- test hooks ---------------------------------------------------------------- */
