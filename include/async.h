@@ -16,6 +16,7 @@
  *   net.h      addresses, TCP listen/connect, UDP
  *   process.h  subprocesses: spawn, wait, kill, run with captured output
  *   wait.h     asyncio.wait, as_completed, task-array combinators
+ *   stream.h   buffered streams (StreamReader/Writer), connections, servers
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -33,5 +34,6 @@
 #include <async/net.h>
 #include <async/process.h>
 #include <async/wait.h>
+#include <async/stream.h>
 
 #endif

@@ -65,6 +65,9 @@ extern "C" {
     X(EFULL, -4201, "queue is full")                                          \
     X(EEMPTY, -4202, "queue is empty")                                        \
     X(EBROKEN, -4203, "barrier is broken")                                    \
+    X(ENOTSUP, -ENOTSUP, "operation not supported")                           \
+    X(EINCOMPLETE, -4301, "end of stream before the expected bytes")          \
+    X(ELIMIT, -4302, "separator not found within the stream's limit")         \
     X(EUNKNOWN, -4999, "unknown error")
 
 /* The codes, as ASYNC_EINVAL, ASYNC_ECLOSED, ... */

@@ -1,0 +1,239 @@
+/*
+ * Streams: asyncio's StreamReader and StreamWriter, in C.
+ *
+ * A connection is one stream with two handles: an async_reader (buffered
+ * reads: read, readexactly, readline, readuntil, read-to-EOF) and an
+ * async_writer (buffered writes: write, drain, write_eof, close,
+ * wait_closed, abort).  Under them sits a transport: a plain fd (socket,
+ * pipe, Unix socket) or TLS (async/tls.h), which can be swapped on a live
+ * stream (STARTTLS).
+ *
+ * Ownership: every call that hands out a reader or writer gives one
+ * reference to each; release them with async_reader_free() and
+ * async_writer_free().  The stream's memory goes when both handles are
+ * released and its background flush (below) has finished.  Releasing an
+ * open writer closes it gracefully (what is buffered is still sent);
+ * releasing the reader of a stream that has no writer (a pipe) closes the
+ * transport.  Do not release a handle while a call on it is in progress
+ * in another task.
+ *
+ * Threads: a stream belongs to the loop it was created on and is used from
+ * that loop's thread only.
+ *
+ * Reading (asyncio's StreamReader): every read call takes an absolute
+ * deadline (async/io.h: ASYNC_NO_DEADLINE, async_deadline_in()) and
+ * honours the task's deadline scopes; it returns ASYNC_ETIMEDOUT or
+ * ASYNC_ECANCELED (level-triggered, as every suspension point) without
+ * losing a byte: whatever arrived stays buffered for the next call.  One
+ * task reads at a time: a second task calling a read while one waits gets
+ * ASYNC_EBUSY (asyncio raises RuntimeError).  A transport error
+ * (ASYNC_ECONNRESET, ...) is returned once the buffered bytes before it
+ * have been read, and by every read after.
+ *
+ * The limit (default 64 KiB, async_stream_opts.limit) bounds readline and
+ * readuntil, as asyncio's limit= does: a separator not found within
+ * `limit` bytes gives ASYNC_ELIMIT (asyncio's LimitOverrunError / the
+ * ValueError of readline).
+ *
+ * Writing (asyncio's StreamWriter): async_writer_write() never suspends
+ * and never drops data: it tries the transport at once and buffers what it
+ * could not take; a background task of the stream sends the buffer as the
+ * peer accepts it.  async_writer_drain() suspends while the buffered amount
+ * is above the high-water mark, until it falls to the low-water mark
+ * (asyncio's defaults: 64 KiB and 16 KiB), so a program that drains after
+ * its writes holds at most about high-water + one write in memory however
+ * slowly the peer reads.
+ */
+#ifndef ASYNC_STREAM_H
+#define ASYNC_STREAM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <async/error.h>
+#include <async/io.h>
+#include <async/net.h>
+#include <async/version.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct async_reader async_reader;
+typedef struct async_writer async_writer;
+
+/* asyncio's defaults: limit=2**16; high water 64 KiB, low water high/4. */
+#define ASYNC_STREAM_LIMIT_DEFAULT (64u * 1024u)
+#define ASYNC_STREAM_HIGH_WATER_DEFAULT (64u * 1024u)
+
+/* Stream options; zero-initialise and set what you need. */
+typedef struct async_stream_opts {
+    size_t limit;      /* readline/readuntil bound; 0 = 64 KiB */
+    size_t high_water; /* drain suspends above this; 0 = 64 KiB */
+    size_t low_water;  /* ...until the buffer is down to this; 0 = high/4;
+                          must be <= high_water */
+} async_stream_opts;
+
+/*
+ * Wraps an fd (socket, pipe, Unix socket, in non-blocking mode or not: it
+ * is made non-blocking) into a stream.  r and w receive the handles; pass
+ * NULL for a half you do not want (a pipe's read end needs no writer).  At
+ * least one must be non-NULL.  On success the stream owns fd and closes it
+ * (with async_close) when the stream closes.  Must be called on the loop's
+ * thread while the loop runs (in a task or a callback).
+ * Returns 0, ASYNC_EINVAL (fd < 0, both NULL, low_water > high_water),
+ * ASYNC_ENOLOOP, ASYNC_ENOMEM or async_set_nonblocking's error; on error
+ * fd is left open and still the caller's.
+ */
+ASYNC_API int async_stream_open_fd(int fd, const async_stream_opts *opts,
+                                   async_reader **r, async_writer **w);
+
+/* ---- reading ----------------------------------------------------------------- */
+
+/*
+ * read(n): returns up to n bytes in buf (at least 1), waiting for data if
+ * none is buffered; 0 at end of file (and for n == 0).  Errors: the
+ * transport's (ASYNC_ECONNRESET, ...), ASYNC_ETIMEDOUT, ASYNC_ECANCELED,
+ * ASYNC_EBUSY (another task is reading), ASYNC_ENOTTASK, ASYNC_EINVAL.
+ */
+ASYNC_API ssize_t async_reader_read(async_reader *r, void *buf, size_t n,
+                                    uint64_t deadline);
+
+/*
+ * read(-1): everything up to end of file, in a new NUL-terminated malloc'd
+ * buffer (*out, the caller frees it; *len bytes, not counting the NUL).
+ * Not bounded by the limit.  On error (as async_reader_read, plus
+ * ASYNC_ENOMEM) *out is NULL and whatever arrived stays in the reader.
+ */
+ASYNC_API int async_reader_read_all(async_reader *r, char **out, size_t *len,
+                                    uint64_t deadline);
+
+/*
+ * readexactly(n): fills buf with exactly n bytes.  Returns 0, or
+ * ASYNC_EINCOMPLETE when end of file comes first: the *got bytes that did
+ * arrive are in buf and consumed (asyncio's IncompleteReadError.partial).
+ * On any other error (as async_reader_read) nothing is consumed and *got
+ * is 0.  got may be NULL.  The buffer may grow to n bytes whatever the
+ * limit, as in asyncio.
+ */
+ASYNC_API int async_reader_readexactly(async_reader *r, void *buf, size_t n,
+                                       size_t *got, uint64_t deadline);
+
+/*
+ * readuntil(sep): the bytes up to and including the first occurrence of
+ * sep (seplen >= 1 bytes; it may arrive split over several reads).  On
+ * success *data points at them inside the reader's buffer, valid until the
+ * next call on this reader or its release, and *len is their count.
+ * Errors:
+ *   ASYNC_EINCOMPLETE  end of file before sep: *data and *len hold all
+ *                      that was left (consumed; asyncio's
+ *                      IncompleteReadError.partial)
+ *   ASYNC_ELIMIT       sep not found within the limit, or found beyond it:
+ *                      nothing is consumed (asyncio's LimitOverrunError)
+ *   as async_reader_read (nothing consumed; *len is 0)
+ */
+ASYNC_API int async_reader_readuntil(async_reader *r, const void *sep,
+                                     size_t seplen, const char **data,
+                                     size_t *len, uint64_t deadline);
+
+/*
+ * readline(): readuntil("\n"), except that at end of file the last line
+ * without a newline is returned as a success (an empty one, *len == 0,
+ * once the stream is exhausted), and that a line longer than the limit is
+ * discarded (up to and including its newline if it arrived, else all that
+ * is buffered) before ASYNC_ELIMIT is returned, as asyncio's readline does.
+ */
+ASYNC_API int async_reader_readline(async_reader *r, const char **data,
+                                    size_t *len, uint64_t deadline);
+
+/* at_eof(): true when end of file was seen and nothing is left buffered. */
+ASYNC_API bool async_reader_at_eof(const async_reader *r);
+
+/* Bytes buffered and not yet read (0 for NULL). */
+ASYNC_API size_t async_reader_buffered(const async_reader *r);
+
+/* Releases the reader handle (see ownership above).  NULL is ignored. */
+ASYNC_API void async_reader_free(async_reader *r);
+
+/* ---- writing ------------------------------------------------------------------ */
+
+/*
+ * write(data): queues n bytes for sending; never suspends (callable from
+ * a callback too).  Returns 0, ASYNC_EINVAL (NULL w, or buf NULL with
+ * n > 0), ASYNC_ESHUTDOWN (after write_eof, close or abort), the error
+ * that ended the connection (ASYNC_EPIPE, ASYNC_ECONNRESET, ...), or
+ * ASYNC_ENOMEM; after an error nothing of buf was queued.
+ * asyncio's write() on a lost connection drops the data silently and only
+ * drain() raises; here the error comes back at once, since C callers check
+ * every return code.
+ */
+ASYNC_API int async_writer_write(async_writer *w, const void *buf, size_t n);
+
+/* Bytes queued and not yet taken by the transport (get_write_buffer_size). */
+ASYNC_API size_t async_writer_buffered(const async_writer *w);
+
+/*
+ * drain(): returns at once unless the buffer went above the high-water
+ * mark; then waits until it is down to the low-water mark.  Returns 0, the
+ * error that ended the connection, ASYNC_ETIMEDOUT, ASYNC_ECANCELED (the
+ * queued data stays queued), ASYNC_ENOTTASK or ASYNC_EINVAL.
+ */
+ASYNC_API int async_writer_drain(async_writer *w, uint64_t deadline);
+
+/* Sets the high- and low-water marks (set_write_buffer_limits; 0 =
+ * default as in async_stream_opts).  Returns 0 or ASYNC_EINVAL (low >
+ * high). */
+ASYNC_API int async_writer_set_water(async_writer *w, size_t high, size_t low);
+
+/*
+ * write_eof(): once everything queued has been sent, shuts down the
+ * sending side (the peer reads end of file; reading goes on).  Never
+ * suspends.  Returns 0, ASYNC_ESHUTDOWN (closing or eof already written),
+ * ASYNC_ENOTSUP (the transport cannot half-close: can_write_eof() false)
+ * or the connection's error.
+ */
+ASYNC_API int async_writer_write_eof(async_writer *w);
+ASYNC_API bool async_writer_can_write_eof(const async_writer *w);
+
+/*
+ * close(): stops writing; what is buffered is still sent, then the
+ * transport is closed (the reader then sees end of file).  Never suspends;
+ * a second call does nothing.  Returns 0 or ASYNC_EINVAL.
+ */
+ASYNC_API int async_writer_close(async_writer *w);
+
+/* is_closing(): true once close(), abort() or a connection error. */
+ASYNC_API bool async_writer_is_closing(const async_writer *w);
+
+/*
+ * wait_closed(): waits until the transport is closed (after close(): once
+ * the buffer is flushed).  Returns 0, the error that ended the connection
+ * (the buffered data could not all be sent), ASYNC_ETIMEDOUT,
+ * ASYNC_ECANCELED, ASYNC_ENOTTASK or ASYNC_EINVAL.
+ */
+ASYNC_API int async_writer_wait_closed(async_writer *w, uint64_t deadline);
+
+/* abort(): closes the transport now, dropping what is buffered (a TCP
+ * peer may see a reset).  Tasks reading see end of file; a task in
+ * drain() gets ASYNC_ESHUTDOWN.  Never suspends. */
+ASYNC_API void async_writer_abort(async_writer *w);
+
+/* get_extra_info('peername' / 'sockname'): 0, ASYNC_EINVAL, ASYNC_ENOTSUP
+ * (not a socket), or getpeername/getsockname's error. */
+ASYNC_API int async_writer_peer_addr(const async_writer *w, async_addr *out);
+ASYNC_API int async_writer_local_addr(const async_writer *w, async_addr *out);
+
+/* The transport's fd (for socket options), or -1 once closed. */
+ASYNC_API int async_writer_fd(const async_writer *w);
+
+/* Releases the writer handle; an open writer is closed first, as by
+ * async_writer_close (its buffer is still sent).  NULL is ignored. */
+ASYNC_API void async_writer_free(async_writer *w);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
