@@ -50,8 +50,12 @@ if [ "$full" = 1 ] && [ ! -f "$rv_prefix/lib/pkgconfig/cmocka.pc" ]; then
   trap '$SUDO rm -rf "$work"' EXIT
   codename=$(. /etc/os-release && echo "$VERSION_CODENAME")
   mkdir -p "$work/parts" "$work/lists/partial"
-  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
-    "$codename" >"$work/parts/src.sources"
+  # The mirror is the one this machine's apt already uses for binaries.
+  mirror=$(apt-get indextargets --format '$(REPO_URI)' 'Created-By: Packages' 2>/dev/null |
+           grep -v -- '-security' | grep -m1 '/debian/$')
+  [ -n "$mirror" ] || { echo "setup: no Debian mirror in the apt sources" >&2; exit 1; }
+  printf 'Types: deb-src\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$mirror" "$codename" >"$work/parts/src.sources"
   apt_src=(-o Dir::Etc::SourceList=/dev/null -o "Dir::Etc::SourceParts=$work/parts"
            -o "Dir::State::Lists=$work/lists" -o APT::Sandbox::User=root)
   $SUDO apt-get "${apt_src[@]}" update -q
