@@ -603,6 +603,37 @@ static void test_drained_hint(void **state)
     assert_int_equal(R.rc[3], 0);
 }
 
+/* After a short read, a read whose deadline has already passed ("take what
+ * is there") still tries the system call first: the data that arrived
+ * since is returned, not ASYNC_ETIMEDOUT. */
+static int drained_past_deadline_body(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    char buf[16];
+    R.rc[0] = async_write(R.sv[1], "ab", 2);
+    R.rc[1] = async_read(R.sv[0], buf, sizeof(buf)); /* short: sets the hint */
+    R.rc[2] = async_write(R.sv[1], "cde", 3);
+    R.rc[3] = async_read_deadline(R.sv[0], buf, sizeof(buf), 1);
+    R.n[0] = R.rc[3] == 3 && memcmp(buf, "cde", 3) == 0;
+    /* Nothing left: the past deadline now answers ETIMEDOUT. */
+    R.rc[4] = async_read_deadline(R.sv[0], buf, sizeof(buf), 1);
+    return close_pair(NULL, NULL);
+}
+
+static void test_drained_hint_past_deadline(void **state)
+{
+    (void)state;
+    make_socketpair();
+    assert_int_equal(run(drained_past_deadline_body, NULL), 0);
+    assert_int_equal(R.rc[0], 2);
+    assert_int_equal(R.rc[1], 2);
+    assert_int_equal(R.rc[2], 3);
+    assert_int_equal(R.rc[3], 3);
+    assert_true(R.n[0]);
+    assert_int_equal(R.rc[4], ASYNC_ETIMEDOUT);
+}
+
 /* ---- bad input and odd fds ------------------------------------------------------------------- */
 
 static int bad_body(void *arg, void **result)
@@ -664,6 +695,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pipe_epipe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_fairness, setup, teardown),
         cmocka_unit_test_setup_teardown(test_drained_hint, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_drained_hint_past_deadline, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
