@@ -37,6 +37,17 @@ _Static_assert(ATOMIC_INT_LOCK_FREE == 2,
 /* The most signals one watcher may list. */
 #define MAX_WATCH 32
 
+/*
+ * Work one loop iteration spends on signals, so that a flood of them
+ * cannot stall timers and I/O: the pipe bytes are only wakeups (the counts
+ * are in sig_count), so one read per iteration is enough, and at most
+ * HANDLER_BUDGET handler callbacks run before the loop gets a turn.
+ * Draining the pipe until empty used to chase a signal storm for up to
+ * half a second, since every new signal refilled it.
+ */
+#define PIPE_READ_BYTES 512
+#define HANDLER_BUDGET 64
+
 typedef struct sigsvc sigsvc;
 
 /* ---- process-wide state --------------------------------------------------- */
@@ -150,11 +161,22 @@ static sigsvc *svc_find(async_loop *loop)
     return NULL;
 }
 
+/* Takes up to PIPE_READ_BYTES wakeup bytes; whatever stays keeps the pipe
+ * readable, and the loop calls again next iteration. */
 static void drain_pipe(int fd)
 {
-    char buf[64];
-    while (read(fd, buf, sizeof(buf)) > 0)
-        ;
+    char buf[PIPE_READ_BYTES];
+    ssize_t rc = read(fd, buf, sizeof(buf));
+    (void)rc;
+}
+
+/* Makes the pipe readable again, so that the loop comes back next
+ * iteration for work left over (EAGAIN: it is readable already). */
+static void svc_rearm(sigsvc *svc)
+{
+    char byte = 0;
+    ssize_t rc = write(svc->wfd, &byte, 1);
+    (void)rc;
 }
 
 /* Adds n deliveries of signo to every watcher of it and wakes its tasks. */
@@ -199,12 +221,16 @@ static async_signal_watcher *next_handler(sigsvc *svc, int *signo)
 
 static void svc_free(sigsvc *svc);
 
+/* Runs up to HANDLER_BUDGET handler callbacks; if deliveries are left,
+ * comes back next iteration, after timers and I/O had their turn. */
 static void svc_run_handlers(sigsvc *svc)
 {
     svc->dispatching = true;
     async_signal_watcher *w;
     int signo;
-    while ((w = next_handler(svc, &signo))) {
+    unsigned budget = HANDLER_BUDGET;
+    while (budget > 0 && (w = next_handler(svc, &signo))) {
+        budget--;
         int rc = w->cb(signo, w->arg);
         if (rc < 0)
             async__loop_report(svc->loop, "signal handler failed", rc, NULL,
@@ -213,6 +239,8 @@ static void svc_run_handlers(sigsvc *svc)
     svc->dispatching = false;
     if (svc->nrefs == 0)
         svc_free(svc);
+    else if (budget == 0)
+        svc_rearm(svc);
 }
 
 /* The pipe is readable: one or more signals arrived. */
