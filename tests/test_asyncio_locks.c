@@ -28,6 +28,7 @@
  * `sem._waiters`, `barrier._count`) are replaced by what the public API
  * shows of the same state (e.g. "no waiter left": a release unlocks).
  */
+#include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -1206,6 +1207,637 @@ static int case_sem_acquire_fifo_order_3(void *arg, void **result)
 }
 CASE(sem_acquire_fifo_order_3)
 
+/* ---- BarrierTests ----------------------------------------------------------- */
+
+enum { N = 5 }; /* BarrierTests.asyncSetUp: self.N = 5 */
+
+/* barrier.wait() as a task: returns the index through R.order. */
+static int barrier_waiter(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    append(rc);
+    return 0;
+}
+
+/* asyncio.create_task(barrier.reset()) / barrier.abort() */
+static int barrier_resetter(void *arg, void **result)
+{
+    (void)result;
+    return arg ? async_barrier_abort(R.bar) : async_barrier_reset(R.bar);
+}
+
+/* gather_tasks(n, coro) */
+static void spawn_n_and_await(int n, async_fn fn)
+{
+    for (int i = 0; i < n; i++)
+        spawn(fn, i);
+    for (int i = 0; i < R.nt; i++)
+        CHECK(await_task(R.t[i]) == 0);
+}
+
+/* Each index 0..n-1 appears exactly once in R.order. */
+static bool indices_are_0_to(int n)
+{
+    int seen = 0;
+    for (int i = 0; i < R.n; i++)
+        if (R.order[i] >= 0 && R.order[i] < n)
+            seen |= 1 << R.order[i];
+    return R.n == n && seen == (1 << n) - 1;
+}
+
+/* test_locks.py: BarrierTests.test_barrier_parties (-4 cannot be passed:
+ * parties is unsigned; values above INT_MAX are refused instead) */
+static int case_barrier_parties(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    async_barrier *b = NULL;
+    CHECK(async_barrier_new(&b, 0) == ASYNC_EINVAL);
+    CHECK(async_barrier_new(&b, (unsigned)INT32_MAX + 1u) == ASYNC_EINVAL);
+    CHECK(b == NULL);
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    CHECK(async_barrier_parties(R.bar) == N);
+    return 0;
+}
+CASE(barrier_parties)
+
+/* test_locks.py: BarrierTests.test_filling_one_task */
+static int case_barrier_filling_one_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, 1) == 0);
+    CHECK(async_barrier_wait(R.bar) == 0);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_filling_one_task)
+
+/* test_locks.py: BarrierTests.test_filling_one_task_twice */
+static int case_barrier_filling_one_task_twice(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, 1) == 0);
+    async_task *t1 = spawn(barrier_waiter, 0);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    async_task *t2 = spawn(barrier_waiter, 0);
+    async_yield();
+    CHECK(done(t1) && done(t2));
+    CHECK(ORDER_IS(0, 0));
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_filling_one_task_twice)
+
+/* test_locks.py: BarrierTests.test_filling_task_by_task */
+static int case_barrier_filling_task_by_task(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, 3) == 0);
+    spawn(barrier_waiter, 0);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 1);
+    spawn(barrier_waiter, 0);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 2);
+    spawn(barrier_waiter, 0);
+    async_yield();
+    await_all();
+    CHECK(indices_are_0_to(3));
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_filling_task_by_task)
+
+/* coro() of test_filling_tasks_wait_twice: 1 after the first wait, 2 after
+ * the second. */
+static int barrier_wait_twice(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    append(100);
+    rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    append(200);
+    return 0;
+}
+
+/* test_locks.py: BarrierTests.test_filling_tasks_wait_twice */
+static int case_barrier_filling_tasks_wait_twice(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    spawn_n_and_await(N, barrier_wait_twice);
+    int first = 0, second = 0;
+    for (int i = 0; i < R.n; i++) {
+        first += R.order[i] == 100;
+        second += R.order[i] == 200;
+    }
+    CHECK(R.n == 2 * N && first == N && second == N);
+    /* Nobody passed the second wait before all had passed the first. */
+    for (int i = 0; i < N; i++)
+        CHECK(R.order[i] == 100);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_filling_tasks_wait_twice)
+
+/* coro() of test_filling_tasks_check_return_value: the second index. */
+static int barrier_second_index(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    R.count++; /* results1 */
+    rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    append(rc);
+    return 0;
+}
+
+/* test_locks.py: BarrierTests.test_filling_tasks_check_return_value */
+static int case_barrier_filling_tasks_check_return_value(void *arg,
+                                                         void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    spawn_n_and_await(N, barrier_second_index);
+    CHECK(R.count == N);
+    CHECK(indices_are_0_to(N));
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_filling_tasks_check_return_value)
+
+/* coro() of test_blocking_tasks_while_draining. */
+static int barrier_rewaiter(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    if (R.count > 0) { /* rewait_n */
+        R.count--;
+        rc = async_barrier_wait(R.bar);
+    } else {
+        rc = async_barrier_wait(R.bar2); /* barrier_nowaiting */
+        if (rc >= 0)
+            rc = async_barrier_wait(R.bar);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* test_locks.py: BarrierTests.test_blocking_tasks_while_draining: the
+ * first two out wait again at once and must not join the cycle being
+ * released; success is that all tasks finish. */
+static int case_barrier_blocking_tasks_while_draining(void *arg,
+                                                      void **result)
+{
+    (void)arg;
+    (void)result;
+    enum { REWAIT = 2 };
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    CHECK(async_barrier_new(&R.bar2, N - REWAIT) == 0);
+    R.count = REWAIT;
+    spawn_n_and_await(N, barrier_rewaiter);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(async_barrier_n_waiting(R.bar2) == 0);
+    return 0;
+}
+CASE(barrier_blocking_tasks_while_draining)
+
+/* coro() of test_filling_tasks_cancel_one. */
+static int barrier_wait_count(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    R.count++;
+    return 0;
+}
+
+/* test_locks.py: BarrierTests.test_filling_tasks_cancel_one */
+static int case_barrier_filling_tasks_cancel_one(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, 3) == 0);
+    async_task *t1 = spawn(barrier_wait_count, 0);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 1);
+    async_task *t2 = spawn(barrier_wait_count, 0);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 2);
+    async_task_cancel(t1);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 1);
+    CHECK(await_task(t1) == ASYNC_ECANCELED);
+    CHECK(cancelled(t1));
+    async_task *t3 = spawn(barrier_wait_count, 0);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 2);
+    async_task *t4 = spawn(barrier_wait_count, 0);
+    CHECK(await_task(t2) == 0 && await_task(t3) == 0 &&
+          await_task(t4) == 0);
+    CHECK(R.count == 3);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_filling_tasks_cancel_one)
+
+/* test_locks.py: BarrierTests.test_reset_barrier */
+static int case_barrier_reset_barrier(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, 1) == 0);
+    spawn(barrier_resetter, 0);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_reset_barrier)
+
+/* coro() of test_reset_barrier_while_tasks_waiting: counts EBROKEN. */
+static int barrier_wait_catch_broken(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc == ASYNC_EBROKEN) {
+        R.count++;
+        return 0;
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* After a reset or a drain, the barrier is filling again: a full cycle
+ * passes (what asyncio's tests check with `"resetting" not in repr`). */
+static void check_filling_again(unsigned parties)
+{
+    int before = R.nt;
+    for (unsigned i = 0; i < parties; i++)
+        spawn(barrier_waiter, 0);
+    for (int i = before; i < R.nt; i++)
+        CHECK(await_task(R.t[i]) == 0);
+}
+
+/* test_locks.py: BarrierTests.test_reset_barrier_while_tasks_waiting */
+static int case_barrier_reset_while_tasks_waiting(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    for (int i = 0; i < N - 1; i++)
+        spawn(barrier_wait_catch_broken, 0);
+    async_yield();
+    spawn(barrier_resetter, 0);
+    await_all();
+    CHECK(R.count == N - 1);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    check_filling_again(N);
+    return 0;
+}
+CASE(barrier_reset_while_tasks_waiting)
+
+/* coro() of test_reset_barrier_when_tasks_half_draining.  barrier._count
+ * (tasks still inside) is N minus the tasks that got out. */
+static int barrier_half_draining(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc == ASYNC_EBROKEN) {
+        R.count++; /* results1 */
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    R.count2++; /* out of the barrier */
+    if (N - R.count2 == N / 2)
+        async_barrier_reset(R.bar);
+    return 0;
+}
+
+/* test_locks.py: BarrierTests.test_reset_barrier_when_tasks_half_draining:
+ * a reset during the drain fails the released tasks that are still
+ * inside. */
+static int case_barrier_reset_when_tasks_half_draining(void *arg,
+                                                       void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    spawn_n_and_await(N, barrier_half_draining);
+    CHECK(R.count == N / 2);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    check_filling_again(N);
+    return 0;
+}
+CASE(barrier_reset_when_tasks_half_draining)
+
+/* coro() of test_reset_barrier_when_tasks_half_draining_half_blocking. */
+static int barrier_half_draining_half_blocking(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc == ASYNC_EBROKEN) {
+        R.count++; /* results1 */
+        rc = async_barrier_wait(R.bar);
+    } else if (rc >= 0) {
+        R.flag++; /* count */
+        if (R.flag > N / 2) {
+            async_barrier_reset(R.bar);
+            rc = async_barrier_wait(R.bar);
+        } else {
+            rc = async_barrier_wait(R.bar);
+            if (rc == ASYNC_EBROKEN)
+                R.count2++; /* results2 */
+        }
+    }
+    return rc < 0 ? rc : 0;
+}
+
+/* test_locks.py:
+ * BarrierTests.test_reset_barrier_when_tasks_half_draining_half_blocking */
+static int case_barrier_reset_half_draining_half_blocking(void *arg,
+                                                          void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    spawn_n_and_await(N, barrier_half_draining_half_blocking);
+    CHECK(R.count == N / 2);
+    CHECK(R.count2 == 0);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(!async_barrier_broken(R.bar));
+    return 0;
+}
+CASE(barrier_reset_half_draining_half_blocking)
+
+/* coro1() of test_reset_barrier_while_tasks_waiting_and_waiting_again. */
+static int barrier_broken_then_again(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc == ASYNC_EBROKEN)
+        R.count++; /* results1 */
+    rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    R.count2++; /* results2 */
+    return 0;
+}
+
+/* coro2(): one wait. */
+static int barrier_wait_once_count2(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    R.count2++;
+    return 0;
+}
+
+/* test_locks.py:
+ * BarrierTests.test_reset_barrier_while_tasks_waiting_and_waiting_again */
+static int case_barrier_reset_waiting_and_waiting_again(void *arg,
+                                                        void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    for (int i = 0; i < N - 1; i++)
+        spawn(barrier_broken_then_again, 0);
+    spawn(barrier_resetter, 0);
+    async_yield();
+    spawn(barrier_wait_once_count2, 0);
+    await_all();
+    CHECK(!async_barrier_broken(R.bar));
+    CHECK(R.count == N - 1);
+    CHECK(R.count2 == N);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    return 0;
+}
+CASE(barrier_reset_waiting_and_waiting_again)
+
+/* coro() of test_reset_barrier_while_tasks_draining. */
+static int barrier_reset_while_draining(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    R.flag++; /* count */
+    if (R.flag == N) {
+        async_barrier_reset(R.bar); /* the last one out */
+        rc = async_barrier_wait(R.bar);
+        if (rc < 0)
+            return rc;
+    } else {
+        rc = async_barrier_wait(R.bar);
+        if (rc >= 0)
+            R.count++; /* results1 */
+        else
+            R.count2++; /* results2 */
+    }
+    rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    R.rc[0]++; /* results3 */
+    return 0;
+}
+
+/* test_locks.py: BarrierTests.test_reset_barrier_while_tasks_draining */
+static int case_barrier_reset_while_tasks_draining(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    spawn_n_and_await(N, barrier_reset_while_draining);
+    CHECK(!async_barrier_broken(R.bar));
+    CHECK(R.count == N - 1);
+    CHECK(R.count2 == 0);
+    CHECK(R.rc[0] == N);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    return 0;
+}
+CASE(barrier_reset_while_tasks_draining)
+
+/* test_locks.py: BarrierTests.test_abort_barrier */
+static int case_barrier_abort_barrier(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, 1) == 0);
+    spawn(barrier_resetter, 1);
+    async_yield();
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    CHECK(async_barrier_broken(R.bar));
+    CHECK(async_barrier_wait(R.bar) == ASYNC_EBROKEN);
+    return 0;
+}
+CASE(barrier_abort_barrier)
+
+/* coro() of test_abort_barrier_when_tasks_half_draining_half_blocking. */
+static int barrier_abort_half_draining(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc == ASYNC_EBROKEN) {
+        R.count++; /* results1: released, not out before the abort */
+        return 0;
+    }
+    if (rc < 0)
+        return rc;
+    R.flag++;
+    if (R.flag > N / 2) {
+        async_barrier_abort(R.bar);
+    } else {
+        rc = async_barrier_wait(R.bar);
+        if (rc == ASYNC_EBROKEN)
+            R.count2++; /* results2: held back by the drain */
+        else if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* test_locks.py:
+ * BarrierTests.test_abort_barrier_when_tasks_half_draining_half_blocking */
+static int case_barrier_abort_half_draining_half_blocking(void *arg,
+                                                          void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    spawn_n_and_await(N, barrier_abort_half_draining);
+    CHECK(async_barrier_broken(R.bar));
+    CHECK(R.count == N / 2);
+    CHECK(R.count2 == N - N / 2 - 1);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    return 0;
+}
+CASE(barrier_abort_half_draining_half_blocking)
+
+/* coro() of test_abort_barrier_when_exception: the task with index N/2
+ * "raises" and aborts. */
+static int barrier_abort_on_error(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc == N / 2)
+        return async_barrier_abort(R.bar);
+    if (rc >= 0)
+        rc = async_barrier_wait(R.bar);
+    if (rc >= 0)
+        R.count++; /* results1 */
+    else if (rc == ASYNC_EBROKEN)
+        R.count2++; /* results2 */
+    else
+        return rc;
+    return 0;
+}
+
+/* test_locks.py: BarrierTests.test_abort_barrier_when_exception */
+static int case_barrier_abort_when_exception(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    spawn_n_and_await(N, barrier_abort_on_error);
+    CHECK(async_barrier_broken(R.bar));
+    CHECK(R.count == 0);
+    CHECK(R.count2 == N - 1);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    return 0;
+}
+CASE(barrier_abort_when_exception)
+
+/* coro() of test_abort_barrier_when_exception_then_resetting. */
+static int barrier_abort_then_reset(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_barrier_wait(R.bar);
+    if (rc == N / 2) {
+        async_barrier_abort(R.bar);
+    } else {
+        if (rc >= 0)
+            rc = async_barrier_wait(R.bar);
+        if (rc >= 0)
+            R.count++; /* results1 */
+        else if (rc == ASYNC_EBROKEN)
+            R.count2++; /* results2 */
+        else
+            return rc;
+    }
+    /* Synchronise, reset barrier1 while nobody is in it, synchronise. */
+    rc = async_barrier_wait(R.bar2);
+    if (rc == N / 2)
+        async_barrier_reset(R.bar);
+    if (rc >= 0)
+        rc = async_barrier_wait(R.bar2);
+    if (rc >= 0)
+        rc = async_barrier_wait(R.bar);
+    if (rc < 0)
+        return rc;
+    R.rc[0]++; /* results3 */
+    return 0;
+}
+
+/* test_locks.py: BarrierTests.test_abort_barrier_when_exception_then_resetting */
+static int case_barrier_abort_then_resetting(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    CHECK(async_barrier_new(&R.bar, N) == 0);
+    CHECK(async_barrier_new(&R.bar2, N) == 0);
+    spawn_n_and_await(N, barrier_abort_then_reset);
+    CHECK(!async_barrier_broken(R.bar));
+    CHECK(R.count == 0);
+    CHECK(R.count2 == N - 1);
+    CHECK(R.rc[0] == N);
+    CHECK(async_barrier_n_waiting(R.bar) == 0);
+    return 0;
+}
+CASE(barrier_abort_then_resetting)
+
 #define T(name) cmocka_unit_test_setup_teardown(test_##name, setup, teardown)
 
 int main(void)
@@ -1249,6 +1881,24 @@ int main(void)
         T(sem_acquire_fifo_order_2),
         T(bsem_acquire_fifo_order_2),
         T(sem_acquire_fifo_order_3),
+        T(barrier_parties),
+        T(barrier_filling_one_task),
+        T(barrier_filling_one_task_twice),
+        T(barrier_filling_task_by_task),
+        T(barrier_filling_tasks_wait_twice),
+        T(barrier_filling_tasks_check_return_value),
+        T(barrier_blocking_tasks_while_draining),
+        T(barrier_filling_tasks_cancel_one),
+        T(barrier_reset_barrier),
+        T(barrier_reset_while_tasks_waiting),
+        T(barrier_reset_when_tasks_half_draining),
+        T(barrier_reset_half_draining_half_blocking),
+        T(barrier_reset_waiting_and_waiting_again),
+        T(barrier_reset_while_tasks_draining),
+        T(barrier_abort_barrier),
+        T(barrier_abort_half_draining_half_blocking),
+        T(barrier_abort_when_exception),
+        T(barrier_abort_then_resetting),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -226,8 +226,15 @@ ASYNC_API int async_condition_notify_all(async_condition *cond);
 
 /* ---- Barrier ------------------------------------------------------------- */
 
-/* A rendezvous of `parties` tasks (asyncio.Barrier), reusable cycle after
- * cycle. */
+/*
+ * A rendezvous of `parties` tasks (asyncio.Barrier), reusable cycle after
+ * cycle, with asyncio's states: *filling* (tasks arrive and wait),
+ * *draining* (the cycle was released and its tasks are leaving),
+ * *resetting* (a reset hit a cycle with tasks inside) and *broken*
+ * (aborted).  A task that calls wait while the barrier drains or resets
+ * waits until the last task of the old cycle has left, then joins the next
+ * cycle, so cycles never mix.
+ */
 typedef struct async_barrier async_barrier;
 
 /* Creates a barrier for `parties` tasks.  Returns 0, ASYNC_EINVAL (out
@@ -238,27 +245,39 @@ ASYNC_API int async_barrier_new(async_barrier **out, unsigned parties);
 ASYNC_API int async_barrier_free(async_barrier *b);
 
 /*
- * Waits until `parties` tasks are waiting, then releases them all.  Returns
- * the caller's arrival index in this cycle (0 for the first, parties - 1 for
- * the one that completed it), ASYNC_EINVAL, ASYNC_ENOTTASK, ASYNC_EBROKEN
- * (the barrier is broken, or was aborted or reset while waiting),
- * ASYNC_ECANCELED or ASYNC_ETIMEDOUT.  A waiter that gives up before the
- * cycle completes withdraws: the barrier then waits for another party
- * (asyncio does the same on cancellation; it does not break the barrier).
+ * Waits until `parties` tasks are waiting, then releases them all (first
+ * waiting for a drain or reset in progress to finish, see above).  Returns
+ * the caller's arrival index in its cycle (0 for the first, parties - 1
+ * for the one that completed it), ASYNC_EINVAL, ASYNC_ENOTTASK,
+ * ASYNC_EBROKEN (the barrier is broken, or was aborted or reset while the
+ * caller was inside: waiting, or released but not yet resumed),
+ * ASYNC_ECANCELED or ASYNC_ETIMEDOUT.  A waiter that gives up before the cycle completes
+ * withdraws: the barrier then waits for another party (asyncio does the
+ * same on cancellation; it does not break the barrier).
+ *
+ * Difference from asyncio: a task cancelled after its cycle was released
+ * (but before it resumed) returns its index, and the cancellation hits its
+ * next suspension point (cancellation is level-triggered); asyncio raises
+ * CancelledError from wait.  The release came first and the cycle did
+ * complete with the task in it, so the index is the truthful answer.
  */
 ASYNC_API int async_barrier_wait(async_barrier *b);
 ASYNC_API int async_barrier_wait_until(async_barrier *b, uint64_t deadline);
 
-/* Breaks the barrier: current and future waits fail with ASYNC_EBROKEN
- * until a reset.  Returns 0 or ASYNC_EINVAL. */
+/* Breaks the barrier: the tasks inside (waiting, or released and not yet
+ * resumed) and every later wait fail with ASYNC_EBROKEN until a reset.
+ * Any code may call it.  Returns 0 or ASYNC_EINVAL. */
 ASYNC_API int async_barrier_abort(async_barrier *b);
 
-/* Returns the barrier to its empty, unbroken state; tasks waiting now get
- * ASYNC_EBROKEN.  Returns 0 or ASYNC_EINVAL. */
+/* Returns the barrier to the filling state, unbroken.  Tasks inside it
+ * (waiting, or released and not yet resumed) get ASYNC_EBROKEN, and until
+ * the last of them has left, new waits wait (asyncio's resetting state).
+ * Any code may call it.  Returns 0 or ASYNC_EINVAL. */
 ASYNC_API int async_barrier_reset(async_barrier *b);
 
-/* The number of parties, the number waiting in this cycle, and whether the
- * barrier is broken (0 / 0 / false for NULL). */
+/* The number of parties, the number waiting in the filling cycle (0 while
+ * the barrier drains, resets or is broken, as asyncio's n_waiting), and
+ * whether the barrier is broken (0 / 0 / false for NULL). */
 ASYNC_API unsigned async_barrier_parties(const async_barrier *b);
 ASYNC_API unsigned async_barrier_n_waiting(const async_barrier *b);
 ASYNC_API bool async_barrier_broken(const async_barrier *b);
