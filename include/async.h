@@ -17,6 +17,7 @@
  *   process.h  subprocesses: spawn, wait, kill, run with captured output
  *   wait.h     asyncio.wait, as_completed, task-array combinators
  *   stream.h   buffered streams (StreamReader/Writer), connections, servers
+ *   timeout.h  timeout objects: asyncio.timeout / timeout_at
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -35,5 +36,6 @@
 #include <async/process.h>
 #include <async/wait.h>
 #include <async/stream.h>
+#include <async/timeout.h>
 
 #endif
