@@ -232,6 +232,147 @@ ASYNC_API int async_writer_fd(const async_writer *w);
  * async_writer_close (its buffer is still sent).  NULL is ignored. */
 ASYNC_API void async_writer_free(async_writer *w);
 
+/* ---- connections ------------------------------------------------------------ */
+
+/* TLS settings (async/tls.h); streams only pass them on. */
+struct async_tls_config;
+
+/* open_connection options; zero-initialise and set what you need. */
+typedef struct async_connect_opts {
+    /* Bound on name resolution + connecting (+ the TLS handshake), ns;
+     * 0 = none. */
+    int64_t timeout;
+    /* Numeric local address to bind before connecting ("10.0.0.2:0",
+     * asyncio's local_addr); NULL = the system's choice. */
+    const char *local_addr;
+    /* Happy Eyeballs: ns between the start of successive attempts when a
+     * name has several addresses; 0 = 250 ms (RFC 8305, asyncio's
+     * happy_eyeballs_delay=0.25).  asyncio tries addresses one by one
+     * unless asked; libasync races them by default, as the RFC says. */
+    int64_t happy_eyeballs_delay;
+    async_stream_opts stream; /* limit and water marks */
+    /* TLS (async/tls.h); NULL = plain TCP.  Without TLS in the build a
+     * non-NULL value gives ASYNC_ENOTSUP. */
+    const struct async_tls_config *tls;
+    /* TLS: the name to send (SNI) and verify; NULL = the host part of the
+     * address string. */
+    const char *server_hostname;
+} async_connect_opts;
+
+/*
+ * asyncio.open_connection: connects to `addr` ("host:port", "[v6]:port",
+ * "unix:/path"; names are resolved on the thread pool) and returns a
+ * reader and a writer (one reference each).  When the name resolves to
+ * several addresses, they are raced with Happy Eyeballs (RFC 8305): the
+ * families alternate, a new attempt starts every happy_eyeballs_delay or
+ * as soon as the previous one fails, the first to connect wins and the
+ * others are cancelled; the error of the last failed attempt is returned
+ * when none connects.  TCP sockets get TCP_NODELAY.  Must be called from
+ * a task.
+ * Returns 0, ASYNC_EINVAL (NULL argument, negative timeout, bad local
+ * address), ASYNC_ENOTTASK, a resolution error (async/net.h),
+ * ASYNC_ECONNREFUSED, ASYNC_ETIMEDOUT, -ENETUNREACH, ASYNC_ENOENT (Unix
+ * path), ASYNC_ECANCELED, ASYNC_ENOMEM, ASYNC_ENOTSUP (TLS asked for in a
+ * build without it) or a TLS error; on error nothing is left open and
+ * *r, *w are NULL or untouched.
+ */
+ASYNC_API int async_open_connection(const char *addr,
+                                    const async_connect_opts *opts,
+                                    async_reader **r, async_writer **w);
+
+/* The same for addresses already resolved (n from 1 to ASYNC_ADDR_MAX),
+ * raced in the order Happy Eyeballs gives them (families interleaved). */
+ASYNC_API int async_open_connection_addrs(const async_addr *addrs, size_t n,
+                                          const async_connect_opts *opts,
+                                          async_reader **r, async_writer **w);
+
+/* ---- servers ----------------------------------------------------------------- */
+
+typedef struct async_server async_server;
+
+/*
+ * A connection handler (asyncio's client_connected_cb): runs in a task of
+ * its own per connection.  r and w belong to the server: do not free
+ * them; the server closes the writer (gracefully: what is queued is still
+ * sent) and releases both when the handler returns.  asyncio leaves the
+ * transport open after a normal return until it is garbage-collected; C
+ * has no collector, so the server closes it.  A negative return (other
+ * than ASYNC_ECANCELED) is reported through the loop's exception handler
+ * ("unhandled error in connection handler"); the server and the other
+ * connections carry on.
+ */
+typedef int (*async_conn_handler)(async_reader *r, async_writer *w, void *arg);
+
+/* start_server options; zero-initialise and set what you need. */
+typedef struct async_server_opts {
+    int backlog;          /* listen backlog; 0 = SOMAXCONN */
+    bool reuse_port;      /* SO_REUSEPORT: several servers, one port */
+    /* Most live connections; 0 = no limit.  At the limit the server stops
+     * accepting until one ends (new ones wait in the backlog). */
+    size_t max_conns;
+    size_t stack_size;    /* handler task stack; 0 = the default */
+    async_stream_opts stream; /* each connection's limit and water marks */
+    /* TLS (async/tls.h); NULL = plain.  Without TLS in the build a
+     * non-NULL value makes every handshake fail with ASYNC_ENOTSUP. */
+    const struct async_tls_config *tls;
+    /* TLS handshake bound, ns; 0 = 60 s (asyncio's default). */
+    int64_t tls_handshake_timeout;
+} async_server_opts;
+
+/*
+ * asyncio.start_server: listens on `addr` (as async_tcp_listen: "ip:port",
+ * "[v6]:port", a name, "unix:/path"; port 0 picks one, see
+ * async_server_addr) and serves at once: each accepted connection gets a
+ * task running handler(reader, writer, arg).  Must be called on the loop's
+ * thread while it runs (a task or a callback).  *out receives the server;
+ * release it with async_server_free() after async_server_wait_closed().
+ * Returns 0, ASYNC_EINVAL (NULL argument, negative backlog, bad water
+ * marks), ASYNC_ENOLOOP, the errors of async_tcp_listen
+ * (ASYNC_EADDRINUSE, ...) or ASYNC_ENOMEM.  Out of file descriptors the
+ * server stays up: the pending connection is accepted and closed at once.
+ */
+ASYNC_API int async_start_server(const char *addr, async_conn_handler handler,
+                                 void *arg, const async_server_opts *opts,
+                                 async_server **out);
+
+/*
+ * serve_forever(): waits until the server is closed and returns 0 (or the
+ * error that stopped accepting).  If the waiting task is cancelled, closes
+ * the server, waits for wait_closed() and returns ASYNC_ECANCELED, as
+ * asyncio does.  (asyncio's serve_forever raises CancelledError when
+ * another task closes the server; here that is a plain return of 0.)
+ */
+ASYNC_API int async_server_serve_forever(async_server *srv);
+
+/* close(): stops accepting and closes the listening socket; live
+ * connections go on.  Never suspends; a second call does nothing.
+ * 0 or ASYNC_EINVAL. */
+ASYNC_API int async_server_close(async_server *srv);
+
+/* close_clients() / abort_clients() (asyncio 3.13): closes (flushing) /
+ * aborts every live connection's writer; their handlers then read end of
+ * file.  0 or ASYNC_EINVAL. */
+ASYNC_API int async_server_close_clients(async_server *srv);
+ASYNC_API int async_server_abort_clients(async_server *srv);
+
+/* wait_closed(): waits until the server is closed and every handler has
+ * returned.  0, ASYNC_ETIMEDOUT, ASYNC_ECANCELED, ASYNC_ENOTTASK or
+ * ASYNC_EINVAL. */
+ASYNC_API int async_server_wait_closed(async_server *srv, uint64_t deadline);
+
+/* is_serving(): true until close(). */
+ASYNC_API bool async_server_is_serving(const async_server *srv);
+
+/* Live connections (handlers not yet returned). */
+ASYNC_API size_t async_server_connections(const async_server *srv);
+
+/* The listening address (with the port the system picked). */
+ASYNC_API int async_server_addr(const async_server *srv, async_addr *out);
+
+/* Frees a closed server whose handlers have all returned (NULL: 0).
+ * ASYNC_EBUSY (nothing freed) otherwise: close and wait_closed first. */
+ASYNC_API int async_server_free(async_server *srv);
+
 #ifdef __cplusplus
 }
 #endif

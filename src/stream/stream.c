@@ -131,3 +131,27 @@ int async__stream_replace_transport(async__stream *s, async__transport nt,
     *unread_len = n;
     return 0;
 }
+
+int async__stream_tls_client(async__stream *s,
+                             const struct async_tls_config *cfg,
+                             const char *server_hostname, uint64_t deadline)
+{
+#ifdef ASYNC_HAVE_TLS
+    return async__tls_wrap_client(s, cfg, server_hostname, deadline);
+#else
+    (void)s, (void)cfg, (void)server_hostname, (void)deadline;
+    return ASYNC_ENOTSUP;
+#endif
+}
+
+int async__stream_tls_server(async__stream *s,
+                             const struct async_tls_config *cfg,
+                             uint64_t deadline)
+{
+#ifdef ASYNC_HAVE_TLS
+    return async__tls_wrap_server(s, cfg, deadline);
+#else
+    (void)s, (void)cfg, (void)deadline;
+    return ASYNC_ENOTSUP;
+#endif
+}

@@ -111,4 +111,27 @@ int async__stream_replace_transport(async__stream *s, async__transport nt,
                                     async__transport *old, char **unread,
                                     size_t *unread_len);
 
+/*
+ * The TLS slot.  With TLS in the build (ASYNC_HAVE_TLS), these call the
+ * TLS layer's async__tls_wrap_client / async__tls_wrap_server, which
+ * handshake over s's current transport and install the TLS transport
+ * (async__stream_replace_transport), all before `deadline`; without it
+ * they return ASYNC_ENOTSUP.  On error the stream is left for the caller
+ * to abort.  `server_hostname` may be NULL (no SNI, no name check).
+ */
+int async__stream_tls_client(async__stream *s,
+                             const struct async_tls_config *cfg,
+                             const char *server_hostname, uint64_t deadline);
+int async__stream_tls_server(async__stream *s,
+                             const struct async_tls_config *cfg,
+                             uint64_t deadline);
+#ifdef ASYNC_HAVE_TLS
+int async__tls_wrap_client(async__stream *s,
+                           const struct async_tls_config *cfg,
+                           const char *server_hostname, uint64_t deadline);
+int async__tls_wrap_server(async__stream *s,
+                           const struct async_tls_config *cfg,
+                           uint64_t deadline);
+#endif
+
 #endif
