@@ -18,6 +18,7 @@
  *   wait.h     asyncio.wait, as_completed, task-array combinators
  *   stream.h   buffered streams (StreamReader/Writer), connections, servers
  *   timeout.h  timeout objects: asyncio.timeout / timeout_at
+ *   tls.h      TLS sessions over OpenSSL (only when ASYNC_HAVE_TLS is 1)
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -37,5 +38,8 @@
 #include <async/wait.h>
 #include <async/stream.h>
 #include <async/timeout.h>
+#if ASYNC_HAVE_TLS
+#include <async/tls.h>
+#endif
 
 #endif

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Installs what libasync needs on Debian/Ubuntu.
-#   scripts/setup-debian.sh          build + demo: compiler, meson, ninja, cmocka
+#   scripts/setup-debian.sh          build + demo: compiler, meson, ninja, cmocka,
+#                                    OpenSSL (libssl-dev, optional: meson -Dtls)
+#                                    and the openssl CLI the TLS tests use
 #   scripts/setup-debian.sh --full   also the test matrix: valgrind, clang,
 #                                    the aarch64 cross toolchain + qemu-user +
 #                                    arm64 cmocka, the riscv64 cross
 #                                    toolchain + cmocka built for it from
 #                                    Debian's source package, and the bench
-#                                    anchors (Boost.Context, libuv)
+#                                    anchors (Boost.Context, libuv,
+#                                    Go for the crypto/tls anchor)
 set -euo pipefail
 
 full=0
@@ -19,11 +22,11 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 export DEBIAN_FRONTEND=noninteractive
 
-pkgs=(gcc pkg-config meson ninja-build libcmocka-dev procps)
+pkgs=(gcc pkg-config meson ninja-build libcmocka-dev procps libssl-dev openssl)
 if [ "$full" = 1 ]; then
   pkgs+=(valgrind clang llvm gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
          libcmocka-dev:arm64 libboost-context-dev libuv1-dev
-         gcc-riscv64-linux-gnu libc6-dev-riscv64-cross cmake dpkg-dev)
+         gcc-riscv64-linux-gnu libc6-dev-riscv64-cross cmake dpkg-dev golang-go)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $SUDO dpkg --add-architecture arm64
   fi

@@ -68,6 +68,8 @@ extern "C" {
     X(ENOTSUP, -ENOTSUP, "operation not supported")                           \
     X(EINCOMPLETE, -4301, "end of stream before the expected bytes")          \
     X(ELIMIT, -4302, "separator not found within the stream's limit")         \
+    X(ETLS, -4401, "TLS error")                                               \
+    X(ECERT, -4402, "TLS certificate verification failed")                    \
     X(EUNKNOWN, -4999, "unknown error")
 
 /* The codes, as ASYNC_EINVAL, ASYNC_ECLOSED, ... */
