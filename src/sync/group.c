@@ -4,6 +4,10 @@
  * completes: it records the error, starts the abort on the first failure,
  * and wakes the owner parked in async_group_wait when the last child ends.
  *
+ * The body leaves through async_group_leave with its own outcome; an error
+ * there aborts the children like a child failure would (asyncio's
+ * __aexit__ with an exception), and is recorded after the children's.
+ *
  * Telling "the group cancelled the body" apart from "someone cancelled the
  * owner" relies on the task's count of cancel requests: the group makes
  * one request at most and withdraws exactly that one with
@@ -25,9 +29,10 @@ struct async_group {
     async__list running;   /* group_child.link of unfinished children */
     size_t nrunning;       /* length of running */
     size_t nspawned;       /* children ever spawned: bounds nerrors */
-    int *errors;           /* child errors in failure order; room for one
-                            * per child, reserved at spawn so recording an
-                            * error never allocates */
+    int *errors;           /* child errors in failure order, then the
+                            * body's; room for one per child plus the
+                            * body's, reserved ahead (at new and at spawn)
+                            * so recording an error never allocates */
     size_t nerrors;        /* entries in errors */
     size_t errcap;         /* room in errors */
     bool aborting;         /* children were cancelled: no more spawns */
@@ -36,6 +41,8 @@ struct async_group {
     bool done;             /* async_group_wait has finished */
     int result;            /* what async_group_wait returned */
 };
+
+enum { GROUP_ERRORS_MIN = 4 }; /* room reserved by async_group_new */
 
 int async_group_new(async_group **out)
 {
@@ -47,6 +54,12 @@ int async_group_new(async_group **out)
     async_group *g = calloc(1, sizeof(*g));
     if (!g)
         return ASYNC_ENOMEM;
+    g->errors = malloc(GROUP_ERRORS_MIN * sizeof(int));
+    if (!g->errors) {
+        free(g);
+        return ASYNC_ENOMEM;
+    }
+    g->errcap = GROUP_ERRORS_MIN;
     g->owner = async_task_ref(t);
     async__list_init(&g->running);
     *out = g;
@@ -86,12 +99,13 @@ static void group_child_done(async__waiter *w, int rc)
         async__task_wake(g->owner, 0);
 }
 
-/* Room for one more child's error; 0 or ASYNC_ENOMEM. */
+/* Room for one more child's error (besides the body's); 0 or
+ * ASYNC_ENOMEM. */
 static int group_reserve_error(async_group *g)
 {
-    if (g->nspawned < g->errcap)
+    if (g->nspawned + 2 <= g->errcap)
         return 0;
-    size_t cap = g->errcap ? g->errcap * 2 : 4;
+    size_t cap = g->errcap * 2;
     int *errors = realloc(g->errors, cap * sizeof(int));
     if (!errors)
         return ASYNC_ENOMEM;
@@ -138,25 +152,28 @@ static int group_park(async_group *g, async_task *t)
     return rc;
 }
 
-/* The outcome, once no child runs: child errors first (asyncio raises the
- * ExceptionGroup even when cancelled), then a cancellation that was not
- * ours, then a deadline. */
-static int group_outcome(async_group *g, async_task *t, int rc)
+/* The outcome, once no child runs: errors first -- the children's, then
+ * the body's, the order of asyncio's ExceptionGroup, which is raised even
+ * when cancelled -- then a cancellation that was not ours (or that the
+ * body left with), then a deadline. */
+static int group_outcome(async_group *g, async_task *t, int rc, int body_rc)
 {
     if (g->owner_cancelled) {
         g->owner_cancelled = false;
         async_task_uncancel(t);
     }
+    if (body_rc != 0 && body_rc != ASYNC_ECANCELED)
+        g->errors[g->nerrors++] = body_rc; /* room reserved ahead */
     if (g->nerrors > 0)
         return g->errors[0];
-    if (async_task_cancelling(t))
+    if (async_task_cancelling(t) || body_rc == ASYNC_ECANCELED)
         return ASYNC_ECANCELED;
     return rc == ASYNC_ETIMEDOUT ? rc : 0;
 }
 
-int async_group_wait(async_group *g)
+int async_group_leave(async_group *g, int body_rc)
 {
-    if (!g)
+    if (!g || body_rc > 0)
         return ASYNC_EINVAL;
     async_task *t = async__task_current();
     if (!t)
@@ -166,6 +183,8 @@ int async_group_wait(async_group *g)
     if (g->done)
         return g->result;
     g->waiting = true;
+    if (body_rc != 0)
+        group_abort(g, false); /* the body failed: the children go */
     int rc = group_park(g, t);
     if (rc) {
         /* Cancelled or timed out: the children go too, and we return only
@@ -177,8 +196,13 @@ int async_group_wait(async_group *g)
     }
     g->waiting = false;
     g->done = true;
-    g->result = group_outcome(g, t, rc);
+    g->result = group_outcome(g, t, rc, body_rc);
     return g->result;
+}
+
+int async_group_wait(async_group *g)
+{
+    return async_group_leave(g, 0);
 }
 
 size_t async_group_errors(const async_group *g, int *errors, size_t n)
