@@ -71,13 +71,14 @@ static int main_returns_7(void *arg, void **result)
 static void test_run_closed(void **state)
 {
     (void)state;
+    async_future *f;
+    assert_int_equal(async_future_new(R.loop, &f), 0);
     assert_int_equal(async_loop_close(R.loop), 0);
     assert_true(async_loop_is_closed(R.loop));
     assert_int_equal(async_loop_run_forever(R.loop), ASYNC_ECLOSED);
     assert_string_equal(async_strerror(ASYNC_ECLOSED), "event loop is closed");
-    async_future f = {0};
-    async__future_init(&f, R.loop, false);
-    assert_int_equal(async_loop_run_future(R.loop, &f, NULL), ASYNC_ECLOSED);
+    assert_int_equal(async_loop_run_future(R.loop, f, NULL), ASYNC_ECLOSED);
+    async_future_unref(f);
 }
 
 static int cb_nested_run(void *arg)

@@ -17,10 +17,16 @@
  * job's future on the loop thread.
  *
  * Cancellation: cancelling the future of a job still queued removes the job
- * from the queue; it never runs.  A job already running cannot be
- * interrupted: it runs to the end and its outcome is discarded, since its
- * future is already cancelled (use async_run_in_executor_ex to free a
- * result or argument that would otherwise be lost).
+ * from the queue; it never runs and the future is cancelled at once.  A job
+ * already running cannot be interrupted: async_future_cancel returns 0 but
+ * the future stays pending until the job returns, then completes cancelled
+ * and the outcome is discarded (use async_run_in_executor_ex to free a
+ * result that would otherwise be lost).  So a task awaiting the future
+ * (and async_to_thread) never resumes while the job still uses its
+ * argument: the argument is borrowed, and freeing it after the call must
+ * be safe.  asyncio departure: asyncio cancels the wrapping future at once
+ * and the thread runs on; in C that turns "free the argument after the
+ * call" into a use-after-free.
  *
  * Shutdown: async_loop_close (and so the end of async_run) cancels every
  * queued job, waits for running jobs to finish (their outcomes still
@@ -91,13 +97,30 @@ ASYNC_API int async_run_in_executor_ex(async_loop *loop, async_fn fn,
                                        async_future **out);
 
 /*
+ * Fire and forget: queues fn(arg, &result) on a pool thread of `loop`
+ * (NULL: the running loop) with no future to await.  When the job has
+ * returned, dispose(arg, rc, result) (if not NULL) is called once on the
+ * loop thread with its outcome, so it can free arg and result; a job still
+ * queued when the loop closes never runs and dispose gets rc ==
+ * ASYNC_ECANCELED and result == NULL.  (asyncio has no counterpart: a
+ * discarded run_in_executor future lets Python's garbage collector free
+ * arg and result.)  Returns 0, ASYNC_EINVAL (fn NULL), ASYNC_ENOLOOP,
+ * ASYNC_ECLOSED, ASYNC_ENOMEM or a negated pthread_create errno; on error
+ * nothing was queued and dispose is not called (arg stays the caller's).
+ */
+ASYNC_API int async_run_in_executor_detached(async_loop *loop, async_fn fn,
+                                             void *arg,
+                                             async_job_discard_fn dispose);
+
+/*
  * asyncio.to_thread, inside a task: runs fn(arg, &r) on the running loop's
  * pool and waits for it.  Returns fn's outcome (0 with *result = r if
  * result is not NULL, or fn's error), the errors of async_run_in_executor,
  * ASYNC_ENOTTASK outside a task, ASYNC_ECANCELED if the task is cancelled
- * while waiting (a job not yet started is then removed; a running one
- * finishes and its result is dropped), or ASYNC_ETIMEDOUT when a deadline
- * scope expires (same handling).
+ * while waiting (a job not yet started is then removed and never runs; a
+ * running one is waited for, its result dropped: the call never returns
+ * before the job has finished with arg), or ASYNC_ETIMEDOUT when a
+ * deadline scope expires (same handling).
  */
 ASYNC_API int async_to_thread(async_fn fn, void *arg, void **result);
 

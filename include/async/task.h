@@ -52,9 +52,19 @@ ASYNC_API void async_future_unref(async_future *f);
 /*
  * Complete a pending future with a result / an error / as cancelled.  Done
  * callbacks and awaiters are scheduled on the loop, never run inline.
- * set_result and set_error return 0, ASYNC_EINVAL (NULL, or error >= 0) or
- * ASYNC_EDONE (already done: nothing changes).  cancel returns 0 if it
- * cancelled the future and ASYNC_EDONE if it was already done.
+ * set_result and set_error return 0, ASYNC_EINVAL (NULL, or error >= 0),
+ * ASYNC_EDONE (already done: nothing changes), ASYNC_ECLOSED (the loop is
+ * closed: nothing changes, as asyncio's "Event loop is closed"; asyncio
+ * only refuses when the future has done callbacks, libasync always) or
+ * ASYNC_EPERM for a task's own future (async_task_future(t)): only the
+ * task's body completes it (asyncio raises RuntimeError).
+ * cancel returns 0 if it cancelled the future, ASYNC_EDONE if it was
+ * already done (a failed future then counts as retrieved, as asyncio's
+ * cancel() silences the "never retrieved" report), ASYNC_ECLOSED (loop
+ * closed).  On a task's future, cancel is async_task_cancel (a request, as
+ * Task.cancel()).  A future may defer its cancellation: the future of a
+ * running executor job stays pending until the job returns (see
+ * async/executor.h).
  */
 ASYNC_API int async_future_set_result(async_future *f, void *result);
 ASYNC_API int async_future_set_error(async_future *f, int error);
@@ -87,10 +97,23 @@ ASYNC_API int async_future_remove_done_callback(async_future *f,
 
 /*
  * Suspends the current task until f is done and returns its outcome as
- * async_future_result().  Also ASYNC_ENOTTASK outside a task, ASYNC_EDEADLK
- * when a task awaits itself, ASYNC_ECANCELED when the awaiting task is
- * cancelled (f is left alone), ASYNC_ETIMEDOUT when a deadline scope
- * expires.  Any number of tasks may await the same future.
+ * async_future_result().  Any number of tasks may await the same future.
+ * Also ASYNC_EINVAL (NULL), ASYNC_ENOTTASK outside a task, ASYNC_EDEADLK
+ * when a task awaits itself, ASYNC_EWRONGLOOP, and:
+ * - ASYNC_ECANCELED when the awaiting task is cancelled while waiting.  As
+ *   in asyncio (Task.cancel cancels the future it waits on) the cancel goes
+ *   down the await chain: f is cancelled too (a task f gets a cancel
+ *   request), and the await returns once f is done, whatever f's outcome.
+ *   asyncio departure: if f swallows the cancel and returns a value,
+ *   asyncio's await returns that value and the awaiting task is not
+ *   cancelled; libasync's cancellation is level-triggered, so the await
+ *   returns ASYNC_ECANCELED.  A task already cancelled before the await
+ *   returns ASYNC_ECANCELED at once and leaves f alone.  Inside a shield
+ *   scope nothing of this happens.  Use async_shield() to await without
+ *   passing a cancel on.
+ * - ASYNC_ETIMEDOUT when a deadline scope expires: f is cancelled and
+ *   waited for the same way (asyncio.timeout cancels the task, which
+ *   cancels what it awaits).
  */
 ASYNC_API int async_future_await(async_future *f, void **result);
 
@@ -136,13 +159,27 @@ ASYNC_API int async_task_set_name(async_task *t, const char *name);
 /*
  * Requests cancellation: the task's current or next suspension point
  * returns ASYNC_ECANCELED, and so does every later one until the task
- * returns.  A task cancelled before it started never runs its function.
- * Returns 0, ASYNC_EINVAL or ASYNC_EDONE (already finished).
+ * returns (asyncio departure: asyncio throws CancelledError once and the
+ * coroutine may swallow it; here cancellation is level-triggered, so a C
+ * loop that checks its return codes always exits).  A task waiting in
+ * async_future_await passes the cancel down to the awaited future or task
+ * (asyncio's _fut_waiter) and wakes when that one is done.  A task
+ * cancelled before it started never runs its function.  A request that no
+ * suspension point delivered before the function returned 0 still ends the
+ * task cancelled (asyncio's _must_cancel): a task that cancels itself and
+ * returns 12 is cancelled.  Each call counts one request (see
+ * async_task_cancelling / async_task_uncancel).  Returns 0, ASYNC_EINVAL,
+ * or ASYNC_EDONE for a finished task (a failed task's error then counts as
+ * retrieved, as in asyncio).
  */
 ASYNC_API int async_task_cancel(async_task *t);
 
-/* True if the task was asked to cancel (and has not finished otherwise). */
-ASYNC_API bool async_task_cancelling(const async_task *t);
+/*
+ * asyncio's Task.cancelling(): the number of cancellation requests not
+ * undone by async_task_uncancel (0: not cancelling), or ASYNC_EINVAL for
+ * NULL.  As in asyncio the count stays readable after the task finished.
+ */
+ASYNC_API int async_task_cancelling(const async_task *t);
 
 /*
  * Undoes one cancellation request (asyncio's Task.uncancel), for code that
@@ -162,8 +199,9 @@ ASYNC_API int async_task_await(async_task *t, void **result);
  * ASYNC_ECANCELED or ASYNC_ETIMEDOUT (deadline scope). */
 ASYNC_API int async_yield(void);
 
-/* Sleeps `delay` ns (0: one loop iteration) / until loop time `deadline`.
- * 0, ASYNC_EINVAL (negative delay), ASYNC_ENOTTASK, ASYNC_ECANCELED, or
+/* Sleeps `delay` ns / until loop time `deadline`.  A delay <= 0 (or a
+ * deadline already past) is one loop iteration, as asyncio.sleep(0) and
+ * asyncio.sleep(-1).  0, ASYNC_ENOTTASK, ASYNC_ECANCELED, or
  * ASYNC_ETIMEDOUT when a deadline scope ends first. */
 ASYNC_API int async_sleep(int64_t delay);
 ASYNC_API int async_sleep_until(uint64_t deadline);

@@ -16,6 +16,9 @@ void async__future_init(async_future *f, async_loop *loop, bool is_task)
     f->state = ASYNC__PENDING;
     f->is_task = is_task;
     f->retrieved = false;
+    f->retrieve_on_done = false;
+    f->cancel_fn = NULL;
+    loop->nfutures++;
     f->error = 0;
     f->result = NULL;
     async__list_init(&f->waiters);
@@ -76,6 +79,7 @@ static void done_cb_free_pending(async_future *f)
 
 void async__future_release(async_future *f)
 {
+    async_loop *loop = f->loop;
     f->refs = 1; /* keep it alive while the handler looks at it */
     future_report_unretrieved(f);
     f->refs = 0;
@@ -84,6 +88,10 @@ void async__future_release(async_future *f)
         async__task_free((async_task *)f);
     else
         free(f);
+    /* The loop's memory outlives async_loop_free while futures point at
+     * it, so the report above never touches freed memory. */
+    if (--loop->nfutures == 0 && loop->freed)
+        async__loop_release(loop);
 }
 
 /* ---- completion ------------------------------------------------------------ */
@@ -108,6 +116,8 @@ void async__future_complete(async_future *f, int error, void *result)
 {
     f->state = error == ASYNC_ECANCELED ? ASYNC__CANCELLED : ASYNC__DONE;
     f->error = error;
+    if (f->retrieve_on_done)
+        f->retrieved = true;
     f->result = error ? NULL : result;
     async__waiters_notify_all(&f->waiters, 0);
     async__done_cb *cb = f->callbacks;
@@ -120,18 +130,29 @@ void async__future_complete(async_future *f, int error, void *result)
     }
 }
 
-static int future_check_settable(const async_future *f)
+int async__future_check_settable(const async_future *f)
 {
     if (!f)
         return ASYNC_EINVAL;
     if (f->state != ASYNC__PENDING)
         return ASYNC_EDONE;
+    if (f->loop->closed)
+        return ASYNC_ECLOSED;
     return 0;
+}
+
+/* set_result / set_error: a task's own future is completed by its body
+ * only (asyncio raises RuntimeError for Task.set_result). */
+static int future_check_settable_outside(const async_future *f)
+{
+    if (f && f->is_task)
+        return ASYNC_EPERM;
+    return async__future_check_settable(f);
 }
 
 int async_future_set_result(async_future *f, void *result)
 {
-    int rc = future_check_settable(f);
+    int rc = future_check_settable_outside(f);
     if (rc)
         return rc;
     async__future_complete(f, 0, result);
@@ -142,7 +163,7 @@ int async_future_set_error(async_future *f, int error)
 {
     if (f && error >= 0)
         return ASYNC_EINVAL;
-    int rc = future_check_settable(f);
+    int rc = future_check_settable_outside(f);
     if (rc)
         return rc;
     async__future_complete(f, error, NULL);
@@ -152,10 +173,16 @@ int async_future_set_error(async_future *f, int error)
 int async_future_cancel(async_future *f)
 {
     if (f && f->is_task)
-        return async_task_cancel((async_task *)f);
-    int rc = future_check_settable(f);
+        return async_task_cancel((async_task *)f); /* a request, as
+                                                      Task.cancel() */
+    int rc = async__future_check_settable(f);
+    if (rc == ASYNC_EDONE)
+        ((async_future *)f)->retrieved = true; /* asyncio: cancel() clears
+                                                  __log_traceback */
     if (rc)
         return rc;
+    if (f->cancel_fn)
+        return f->cancel_fn(f);
     async__future_complete(f, ASYNC_ECANCELED, NULL);
     return 0;
 }
@@ -250,6 +277,14 @@ int async__future_wait(async_future *f)
     return 0;
 }
 
+int async__future_wait_shielded(async_task *t, async_future *f, int rc)
+{
+    t->shield++;
+    (void)async__future_wait(f);
+    t->shield--;
+    return rc;
+}
+
 int async_future_await(async_future *f, void **result)
 {
     if (!f)
@@ -262,7 +297,20 @@ int async_future_await(async_future *f, void **result)
     if (f->loop != t->fut.loop)
         return ASYNC_EWRONGLOOP;
     async_future_ref(f);
+    t->fut_waiter = f; /* async_task_cancel cancels it, a kill unrefs it */
     int rc = async__future_wait(f);
+    if (rc == ASYNC_ETIMEDOUT && !async_future_done(f)) {
+        /* A deadline scope expired (asyncio: the timeout cancels the task,
+         * which cancels what it awaits): cancel f and wait for it. */
+        async_future_cancel(f);
+        rc = async__future_wait_shielded(t, f, rc);
+    }
+    t->fut_waiter = NULL;
+    if (rc == 0 && t->cancel_requested && !t->shield) {
+        t->must_cancel = false;
+        rc = ASYNC_ECANCELED; /* cancelled while waiting: f was cancelled
+                                 too and has finished */
+    }
     if (rc == 0)
         rc = async_future_result(f, result);
     async_future_unref(f);

@@ -119,11 +119,17 @@ struct async_future {
     uint8_t state;            /* enum async__future_state */
     bool is_task;             /* this is the head of an async_task */
     bool retrieved;           /* someone looked at the outcome */
+    bool retrieve_on_done;    /* count the outcome as retrieved when it
+                                 comes (gather gave up on this child) */
     int error;                /* outcome code when done (0 = result) */
     void *result;             /* result when error == 0 */
     async__list waiters;      /* parked tasks (async__waiter.link) */
     async__done_cb *callbacks;/* done callbacks not yet scheduled, FIFO */
     async__done_cb **callbacks_tail; /* where to append */
+    /* async_future_cancel of a plain future calls this instead of
+     * cancelling at once when set (the executor defers the cancel of a
+     * running job until it returns); NULL for most futures. */
+    int (*cancel_fn)(async_future *f);
 };
 
 void async__future_init(async_future *f, async_loop *loop, bool is_task);
@@ -132,8 +138,15 @@ void async__future_init(async_future *f, async_loop *loop, bool is_task);
 void async__future_complete(async_future *f, int error, void *result);
 /* Waits (parked) until f is done: 0, or the park's error. */
 int async__future_wait(async_future *f);
+/* Waits for f with t's cancellation and deadline scopes suspended (the
+ * inner work was cancelled and is finishing); returns rc. */
+int async__future_wait_shielded(struct async_task *t, async_future *f, int rc);
 /* Frees a future whose last reference went away. */
 void async__future_release(async_future *f);
+/* Settable check of set_result / set_error / cancel: 0, ASYNC_EINVAL,
+ * ASYNC_EDONE, ASYNC_ECLOSED (loop closed) or ASYNC_EPERM (a task's own
+ * future: only its body completes it). */
+int async__future_check_settable(const async_future *f);
 
 enum {
     ASYNC__TASK_MAX_DEADLINES = 16, /* nested async_deadline_push scopes */
@@ -152,7 +165,12 @@ struct async_task {
     bool parked;              /* suspended in async__task_park */
     bool queued;              /* in the ready queue */
     bool cancel_requested;    /* async_task_cancel was called */
+    bool must_cancel;         /* a request no suspension point delivered
+                                 yet: a plain return ends it cancelled */
     unsigned cancel_count;    /* cancel requests not undone by uncancel */
+    async_future *fut_waiter; /* the future async_future_await parks on
+                                 (one reference), or NULL: a cancel goes
+                                 down to it, a kill releases it */
     bool started;             /* the body has begun */
     unsigned shield;          /* async_shield_enter nesting */
     unsigned ndeadlines;      /* depth of the deadline-scope stack */
@@ -270,7 +288,14 @@ struct async_loop {
     async__close_hook *close_hooks;/* services to shut down at close */
     async_exception_handler exc_fn;/* user exception handler, or NULL */
     void *exc_arg;                 /* its argument */
+    size_t nfutures;               /* live futures and tasks pointing here */
+    bool freed;                    /* async_loop_free ran; the struct stays
+                                      until nfutures drops to 0 */
 };
+
+/* The last future of a loop that async_loop_free already freed went away:
+ * frees what was left of the loop. */
+void async__loop_release(async_loop *loop);
 
 /* ---- the ready queue, inline ------------------------------------------------- */
 

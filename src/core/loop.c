@@ -368,7 +368,12 @@ void async__loop_report(async_loop *loop, const char *message, int error,
                         async_task *task, async_future *future)
 {
     async_exception_context ctx = {message, error, task, future};
-    async_loop_call_exception_handler(loop, &ctx);
+    /* A loop already freed has no handler any more: the process-wide
+     * default (stderr) hears of it instead. */
+    if (loop && loop->freed)
+        async_loop_default_exception_handler(NULL, &ctx);
+    else
+        async_loop_call_exception_handler(loop, &ctx);
 }
 
 /* ---- fd watchers and fd waits ------------------------------------------- */
@@ -933,8 +938,19 @@ int async_loop_free(async_loop *loop)
     if (rc)
         return rc;
     pthread_mutex_destroy(&loop->ts_lock);
-    free(loop);
+    /* Futures and tasks still referenced by the user point at the loop
+     * (and report their unretrieved errors through it): the struct stays
+     * until the last of them goes. */
+    if (loop->nfutures > 0)
+        loop->freed = true;
+    else
+        free(loop);
     return 0;
+}
+
+void async__loop_release(async_loop *loop)
+{
+    free(loop);
 }
 
 size_t async__loop_task_count(const async_loop *loop)

@@ -37,8 +37,10 @@ static int task_interrupt(async_task *t)
 {
     if (t->shield)
         return 0;
-    if (t->cancel_requested)
+    if (t->cancel_requested) {
+        t->must_cancel = false; /* delivered */
         return ASYNC_ECANCELED;
+    }
     if (t->scope_deadline != ASYNC__FOREVER &&
         t->scope_deadline <= async__loop_now(t->fut.loop))
         return ASYNC_ETIMEDOUT;
@@ -72,6 +74,8 @@ int async__task_park(async_task *t, uint64_t deadline)
     task_switch_out(t);
     if (deadline != ASYNC__FOREVER)
         async__loop_timer_disarm(t->fut.loop, &t->timer);
+    if (t->wake_rc == ASYNC_ECANCELED)
+        t->must_cancel = false; /* delivered */
     return t->wake_rc;
 }
 
@@ -95,6 +99,10 @@ static void task_main(void *arg)
     int rc = t->fn(t->arg, &result);
     if (rc > 0)
         rc = ASYNC_EUNKNOWN; /* async_fn returns 0 or a negative code */
+    /* asyncio's _must_cancel: a cancel that no suspension point delivered
+     * before a plain return still ends the task cancelled. */
+    if (rc == 0 && t->must_cancel)
+        rc = ASYNC_ECANCELED;
     async__future_complete(&t->fut, rc, result);
 }
 
@@ -209,7 +217,9 @@ static void task_init_fields(async_task *t, async_fn fn, void *arg)
     t->parked = false;
     t->queued = false;
     t->cancel_requested = false;
+    t->must_cancel = false;
     t->cancel_count = 0;
+    t->fut_waiter = NULL;
     t->started = false;
     t->shield = 0;
     t->ndeadlines = 0;
@@ -346,11 +356,19 @@ int async_task_cancel(async_task *t)
 {
     if (!t)
         return ASYNC_EINVAL;
-    if (t->fut.state != ASYNC__PENDING)
+    if (t->fut.state != ASYNC__PENDING) {
+        t->fut.retrieved = true; /* asyncio: cancel() clears _log_traceback */
         return ASYNC_EDONE;
+    }
     t->cancel_requested = true;
     t->cancel_count++;
-    if (t->parked && !t->shield)
+    t->must_cancel = true;
+    if (t->shield)
+        return 0; /* delivered after the scope, by a suspension point */
+    if (t->parked && t->fut_waiter)
+        async_future_cancel(t->fut_waiter); /* down the await chain: its
+                                               completion wakes t */
+    else if (t->parked)
         async__task_wake(t, ASYNC_ECANCELED);
     return 0;
 }
@@ -359,14 +377,18 @@ int async_task_uncancel(async_task *t)
 {
     if (!t)
         return ASYNC_EINVAL;
-    if (t->cancel_count > 0 && --t->cancel_count == 0)
+    if (t->cancel_count > 0 && --t->cancel_count == 0) {
         t->cancel_requested = false;
+        t->must_cancel = false;
+    }
     return (int)t->cancel_count;
 }
 
-bool async_task_cancelling(const async_task *t)
+int async_task_cancelling(const async_task *t)
 {
-    return t && t->cancel_requested && t->fut.state == ASYNC__PENDING;
+    if (!t)
+        return ASYNC_EINVAL;
+    return (int)t->cancel_count;
 }
 
 int async_shield_enter(void)
@@ -466,13 +488,11 @@ int async_sleep_until(uint64_t deadline)
 
 int async_sleep(int64_t delay)
 {
-    if (delay < 0)
-        return ASYNC_EINVAL;
     async_task *t = current_task;
     if (!t)
         return ASYNC_ENOTTASK;
-    if (delay == 0)
-        return async_yield();
+    if (delay <= 0)
+        return async_yield(); /* asyncio: a negative delay is "now" */
     return async_sleep_until(async__loop_now(t->fut.loop) + (uint64_t)delay);
 }
 
@@ -483,6 +503,9 @@ int async_sleep(int64_t delay)
  * and draining tasks first. */
 static void task_kill(async_task *t)
 {
+    if (t->fut.state == ASYNC__PENDING)
+        async__loop_report(t->fut.loop, "Task was destroyed but it is pending!",
+                           ASYNC_ECANCELED, t, &t->fut);
     async__list *n;
     while ((n = async__list_pop_front(&t->waiters))) {
         async__waiter *w = async__container_of(n, async__waiter, task_link);
@@ -495,6 +518,10 @@ static void task_kill(async_task *t)
         t->fut.error = ASYNC_ECANCELED;
     }
     async__list_init(&t->fut.waiters);
+    /* The reference async_future_await took; its frame is gone. */
+    async_future *awaited = t->fut_waiter;
+    t->fut_waiter = NULL;
+    async_future_unref(awaited);
 }
 
 void async__tasks_kill_all(async_loop *loop)

@@ -32,6 +32,7 @@ enum job_state {
     JOB_QUEUED,   /* in ex->queue, may still be cancelled away */
     JOB_RUNNING,  /* a worker runs it; cannot be interrupted */
     JOB_FINISHED, /* in ex->done, outcome waiting for delivery */
+    JOB_DROPPED,  /* taken off the queue by a cancel; never runs */
 };
 
 typedef struct executor executor;
@@ -46,6 +47,10 @@ typedef struct job {
     void *arg;                     /* its argument */
     async_job_discard_fn discard;  /* frees an undelivered outcome, or NULL */
     int state;                     /* enum job_state (ex->lock) */
+    bool cancel_requested;         /* cancelled while running: the future
+                                      completes cancelled on delivery */
+    bool detached;                 /* no one awaits: discard gets every
+                                      outcome (loop thread only) */
     int rc;                        /* fn's return code, once finished */
     void *result;                  /* fn's result, once finished */
 } job;
@@ -168,8 +173,12 @@ static void job_release(job *j, bool delivered)
 static void job_deliver(job *j)
 {
     async__waiter_remove(&j->waiter);
-    bool pending = !async_future_done(j->future);
-    if (pending && j->rc < 0)
+    bool pending = !async_future_done(j->future) && !j->detached;
+    if (pending && j->cancel_requested) {
+        /* The cancel waited for the job to end; the outcome is dropped. */
+        async__future_complete(j->future, ASYNC_ECANCELED, NULL);
+        pending = false;
+    } else if (pending && j->rc < 0)
         async_future_set_error(j->future, j->rc);
     else if (pending)
         async_future_set_result(j->future, j->result);
@@ -240,6 +249,50 @@ static void job_notify(async__waiter *w, int rc)
     j->rc = ASYNC_ECANCELED;
     j->release.run = job_release_run;
     async__loop_schedule(ex->loop, &j->release);
+}
+
+/* The job whose future is f (its waiter node is on f's list), or NULL. */
+static job *job_of(async_future *f)
+{
+    for (async__list *n = f->waiters.next; n != &f->waiters; n = n->next) {
+        async__waiter *w = async__container_of(n, async__waiter, link);
+        if (w->notify == job_notify)
+            return w->data;
+    }
+    return NULL;
+}
+
+/* async_future_cancel of a job's future: a queued job leaves the queue
+ * and never runs (the future is cancelled now); a job already running
+ * cannot be stopped, so the future stays pending until it returns and is
+ * then cancelled with the outcome dropped.  That way whoever awaits the
+ * future never resumes while the job still uses its argument. */
+static int job_cancel(async_future *f)
+{
+    job *j = job_of(f);
+    if (!j) {
+        async__future_complete(f, ASYNC_ECANCELED, NULL);
+        return 0;
+    }
+    executor *ex = j->ex;
+    pthread_mutex_lock(&ex->lock);
+    bool queued = j->state == JOB_QUEUED;
+    if (queued) {
+        async__list_remove(&j->link);
+        ex->nqueued--;
+        j->state = JOB_DROPPED;
+    }
+    pthread_mutex_unlock(&ex->lock);
+    if (!queued) {
+        j->cancel_requested = true;
+        return 0;
+    }
+    async__waiter_remove(&j->waiter);
+    async__future_complete(f, ASYNC_ECANCELED, NULL);
+    j->rc = ASYNC_ECANCELED;
+    j->release.run = job_release_run;
+    async__loop_schedule(ex->loop, &j->release);
+    return 0;
 }
 
 /* ---- workers ----------------------------------------------------------------- */
@@ -351,14 +404,15 @@ static job *job_new(executor *ex, async_fn fn, void *arg,
     async__waiter_init(&j->waiter, NULL);
     j->waiter.notify = job_notify;
     j->waiter.data = j;
+    j->future->cancel_fn = job_cancel;
     return j;
 }
 
-int async_run_in_executor_ex(async_loop *loop, async_fn fn, void *arg,
-                             async_job_discard_fn discard, async_future **out)
+/* Submits a job; *out (if not NULL) gets a reference to its future. */
+static int ex_submit(async_loop *loop, async_fn fn, void *arg,
+                     async_job_discard_fn discard, bool detached,
+                     async_future **out)
 {
-    if (!fn || !out)
-        return ASYNC_EINVAL;
     int rc = resolve_loop(&loop);
     if (rc)
         return rc;
@@ -368,6 +422,7 @@ int async_run_in_executor_ex(async_loop *loop, async_fn fn, void *arg,
     job *j = job_new(ex, fn, arg, discard);
     if (!j)
         return ASYNC_ENOMEM;
+    j->detached = detached;
     async__waiter_add(&j->waiter, &j->future->waiters);
     rc = ex_enqueue(ex, j);
     if (rc) {
@@ -376,8 +431,25 @@ int async_run_in_executor_ex(async_loop *loop, async_fn fn, void *arg,
         free(j);
         return rc;
     }
-    *out = async_future_ref(j->future);
+    if (out)
+        *out = async_future_ref(j->future);
     return 0;
+}
+
+int async_run_in_executor_ex(async_loop *loop, async_fn fn, void *arg,
+                             async_job_discard_fn discard, async_future **out)
+{
+    if (!fn || !out)
+        return ASYNC_EINVAL;
+    return ex_submit(loop, fn, arg, discard, false, out);
+}
+
+int async_run_in_executor_detached(async_loop *loop, async_fn fn, void *arg,
+                                   async_job_discard_fn dispose)
+{
+    if (!fn)
+        return ASYNC_EINVAL;
+    return ex_submit(loop, fn, arg, dispose, true, NULL);
 }
 
 int async_run_in_executor(async_loop *loop, async_fn fn, void *arg,
@@ -397,8 +469,12 @@ int async_to_thread(async_fn fn, void *arg, void **result)
     if (rc)
         return rc;
     rc = async_future_await(f, result);
-    if (!async_future_done(f))
-        async_future_cancel(f); /* we were cancelled or timed out */
+    if (!async_future_done(f)) {
+        /* Cancelled before the wait began: the job may already run, and
+         * it borrows arg, so wait until it is off the pool. */
+        async_future_cancel(f);
+        rc = async__future_wait_shielded(async__task_current(), f, rc);
+    }
     async_future_unref(f);
     return rc;
 }
@@ -425,7 +501,8 @@ static void ex_close(async_loop *loop, async__close_hook *h)
     while ((n = async__list_pop_front(&cancelled))) {
         job *j = async__container_of(n, job, link);
         async__waiter_remove(&j->waiter); /* no notify: we release it */
-        async_future_cancel(j->future);
+        if (!async_future_done(j->future))
+            async__future_complete(j->future, ASYNC_ECANCELED, NULL);
         j->rc = ASYNC_ECANCELED;
         job_release(j, false);
     }
