@@ -98,7 +98,10 @@ static void record_handler(async_loop *loop, const async_exception_context *ctx,
     (void)loop;
     (void)arg;
     handler_calls++;
-    handler_error = ctx->error;
+    /* A loop a failed poll ended destroys its pending tasks at close, each
+     * reported as such (ECANCELED); the tests look at the poll's error. */
+    if (ctx->error != ASYNC_ECANCELED)
+        handler_error = ctx->error;
 }
 
 static int setup(void **state)
