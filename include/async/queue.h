@@ -82,6 +82,19 @@ ASYNC_API int async_queue_free(async_queue *q);
  * (the queue is shut down, also while waiting: the item was not added),
  * ASYNC_ENOMEM, ASYNC_ECANCELED or ASYNC_ETIMEDOUT.  On error the item stays
  * the caller's.
+ *
+ * Difference from asyncio: a waiting putter whose item was accepted (moved
+ * into the queue by a get, or handed to a getter) returns 0 even if the
+ * task was cancelled or its deadline passed at that moment; the
+ * cancellation stays pending (cancellation is level-triggered) and hits the
+ * task's next suspension point.  asyncio's put raises CancelledError once
+ * the task is cancelled, even when its slot was already granted.  In C the
+ * return code decides who owns the item: once accepted it may already be
+ * consumed, so reporting "not inserted" would make the caller free or
+ * re-send an item the queue has handed out.  Waiting putters are also
+ * served by hand-off, in arrival order: a get that frees space moves the
+ * first putter's item in at once, so a task arriving in between cannot
+ * take that space.
  */
 ASYNC_API int async_queue_put(async_queue *q, void *item);
 ASYNC_API int async_queue_put_until(async_queue *q, void *item,
@@ -98,6 +111,17 @@ ASYNC_API int async_queue_try_put(async_queue *q, void *item);
  * and empty: after a plain shutdown the remaining items are still handed
  * out first), ASYNC_ECANCELED or ASYNC_ETIMEDOUT; *item is set only on
  * success, and then the item is the caller's.
+ *
+ * Difference from asyncio: a put (or a get that frees space for a putter)
+ * hands its item directly to the first waiting getter, so the item never
+ * sits in the queue where a task arriving in between could take it
+ * (asyncio puts the item in the queue and wakes the getter, which takes
+ * whatever is there when it runs).  If the item reached the getter before
+ * a cancellation, the get returns 0 with the item and the cancellation
+ * hits the next suspension point (level-triggered; asyncio raises
+ * CancelledError).  If the cancellation came first, the item is given
+ * back -- to the next getter, else to the front of the queue -- so no item
+ * is lost either way.
  */
 ASYNC_API int async_queue_get(async_queue *q, void **item);
 ASYNC_API int async_queue_get_until(async_queue *q, void **item,

@@ -17,16 +17,28 @@
  * async_loop_time(); UINT64_MAX means never) with ASYNC_ETIMEDOUT.  Both
  * must be called from inside a task (else ASYNC_ENOTTASK) and are
  * cancellable: once the task is cancelled the wait returns ASYNC_ECANCELED.
+ * Cancellation is level-triggered (async/task.h): the request stays
+ * pending, so every later wait of the task returns ASYNC_ECANCELED too,
+ * until the task returns or calls async_task_uncancel (asyncio delivers
+ * one CancelledError, which the coroutine may catch and go on waiting).
  * A call that can complete at once (a free lock, a set event) completes
  * without suspending, even for a cancelled task or a passed deadline, as in
  * asyncio; a deadline scope (async_deadline_push) ends waits like a
  * deadline does.
  *
- * Fairness.  Waiters are served strictly in arrival order: a release hands
- * the lock (or permit) directly to the first waiter, so a task that did not
- * wait cannot take it first.  A waiter that gives up (cancellation or
- * deadline) never leaves the object in a wrong state: if the lock or permit
- * reached it at the same moment, it passes it on to the next waiter.
+ * Fairness and hand-off.  Waiters are served strictly in arrival order: a
+ * release hands the lock (or permit) directly to the first waiter, so a
+ * task that did not wait cannot take it first (asyncio unlocks and wakes
+ * the waiter, which takes the lock when it runs; a newcomer cannot barge in
+ * there either, but the lock reads unlocked meanwhile -- here it stays
+ * locked across the hand-off).  A waiter that gives up (cancellation or
+ * deadline) never leaves the object in a wrong state: if the cancellation
+ * came first and the lock or permit reached it afterwards, it passes it on
+ * to the next waiter.  If the grant came first, the grant wins: the call
+ * returns 0 and the cancellation hits the task's next suspension point
+ * (asyncio raises CancelledError and gives the lock back).  The task then
+ * really holds the lock, so 0 is the truthful answer and the caller's
+ * usual release path runs.
  */
 #ifndef ASYNC_SYNC_H
 #define ASYNC_SYNC_H
@@ -89,6 +101,12 @@ ASYNC_API int async_lock_free(async_lock *lock);
  * 0 (the caller now holds the lock), ASYNC_EINVAL, ASYNC_ENOTTASK,
  * ASYNC_ECANCELED or ASYNC_ETIMEDOUT; after an error the caller does not
  * hold the lock.
+ *
+ * Difference from asyncio: the lock is handed over (see "Fairness and
+ * hand-off" above).  A waiter that was handed the lock before it was
+ * cancelled returns 0 holding it, and the cancellation hits its next
+ * suspension point (asyncio raises CancelledError and passes the lock on);
+ * the grant came first, and returning 0 keeps "0 means you hold it" true.
  */
 ASYNC_API int async_lock_acquire(async_lock *lock);
 ASYNC_API int async_lock_acquire_until(async_lock *lock, uint64_t deadline);
@@ -98,7 +116,8 @@ ASYNC_API int async_lock_acquire_until(async_lock *lock, uint64_t deadline);
  * (it would have to wait: nothing changed). */
 ASYNC_API int async_lock_try_acquire(async_lock *lock);
 
-/* Releases the lock: the first waiter (if any) gets it directly.  Any code
+/* Releases the lock: the first waiter (if any) gets it directly, so the
+ * lock stays locked (asyncio unlocks it until the waiter runs).  Any code
  * may call it.  Returns 0, ASYNC_EINVAL, or ASYNC_ENOTHELD (the lock is not
  * locked: nothing changes). */
 ASYNC_API int async_lock_release(async_lock *lock);
@@ -201,6 +220,13 @@ ASYNC_API async_lock *async_condition_lock(const async_condition *cond);
  * A waiter that was notified but gives up passes the notification on, so
  * no notify is lost (another waiter may then wake spuriously, which the
  * condition-variable protocol allows: re-check the state after a wake).
+ *
+ * Difference from asyncio: a waiter notified before it was cancelled
+ * returns 0 (holding the lock), and the cancellation hits its next
+ * suspension point, also when the cancellation arrives while it waits to
+ * retake the lock (asyncio raises CancelledError once it holds the lock
+ * again, and passes the notification on).  The notification came first;
+ * the caller re-checks its state and goes on as after any wake.
  */
 ASYNC_API int async_condition_wait(async_condition *cond);
 ASYNC_API int async_condition_wait_until(async_condition *cond,
@@ -212,6 +238,13 @@ ASYNC_API int async_condition_wait_until(async_condition *cond,
  * pred is true, or the errors of async_condition_wait (ASYNC_EINVAL also
  * for a NULL pred); the lock is held on return in every case but
  * ASYNC_EINVAL / ASYNC_ENOTTASK / ASYNC_ENOTHELD.
+ *
+ * Difference from asyncio: the lock is required even when pred is already
+ * true (ASYNC_ENOTHELD, and pred is not called); asyncio's wait_for returns
+ * the predicate's value without the lock and raises RuntimeError only when
+ * it would have to wait.  The predicate reads state the lock protects, so
+ * calling it unlocked is a race that asyncio merely does not detect; one
+ * rule for both cases also keeps the error path testable.
  */
 ASYNC_API int async_condition_wait_for(async_condition *cond,
                                        async_predicate pred, void *arg);
