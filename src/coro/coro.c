@@ -29,7 +29,7 @@
 #if defined(ASYNC_HAVE_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif
-#if defined(ASYNC_HAVE_VALGRIND)
+#if defined(ASYNC_HAVE_VALGRIND_H)
 #include <valgrind/valgrind.h>
 #endif
 
@@ -180,7 +180,7 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
     co->resumer_bottom = NULL;
     co->resumer_size = 0;
 #endif
-#if defined(ASYNC_HAVE_VALGRIND)
+#if defined(ASYNC_HAVE_VALGRIND_H)
     co->valgrind_id = VALGRIND_STACK_REGISTER(stack.base, stack.top);
 #endif
     return 0;
@@ -262,7 +262,7 @@ void async__coro_destroy(async__coro *co)
     if (co == NULL || co->stack.map == NULL)
         return;
     assert(co->state != ASYNC__CORO_RUNNING);
-#if defined(ASYNC_HAVE_VALGRIND)
+#if defined(ASYNC_HAVE_VALGRIND_H)
     VALGRIND_STACK_DEREGISTER(co->valgrind_id);
 #endif
     async__stack_free(&co->stack);

@@ -41,7 +41,7 @@ typedef struct async__coro {
     const void *resumer_bottom;   /* resumer's stack bounds, told to ASan */
     size_t resumer_size;          /* (size of that stack) */
 #endif
-#if defined(ASYNC_HAVE_VALGRIND)
+#if defined(ASYNC_HAVE_VALGRIND_H)
     unsigned valgrind_id;   /* VALGRIND_STACK_REGISTER id of the stack */
 #endif
 } async__coro;

@@ -83,7 +83,7 @@
 #else
 #define NO_ASAN
 #endif
-#if defined(ASYNC_HAVE_VALGRIND)
+#if defined(ASYNC_HAVE_VALGRIND_H)
 #include <valgrind/valgrind.h>
 #endif
 
@@ -379,7 +379,7 @@ static unsigned guards_batch(char *map, size_t stride, unsigned cap)
         atomic_load_explicit(&guard_mode, memory_order_relaxed) !=
             GUARD_MADVISE)
         return 0;
-#if defined(ASYNC_HAVE_VALGRIND)
+#if defined(ASYNC_HAVE_VALGRIND_H)
     if (RUNNING_ON_VALGRIND)
         return 0; /* 3.19 does not know the call and would say so */
 #endif
