@@ -25,7 +25,7 @@ static double scale = 1.0;
 static int say_after(void *arg, void **result)
 {
     (void)result;
-    say *s = arg;
+    say *s = (say *)arg; /* the cast keeps this file valid C++ as well */
     int rc = async_sleep((int64_t)(s->seconds * scale * ASYNC_SEC));
     if (rc)
         return rc;

@@ -24,7 +24,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 pkgs=(gcc pkg-config meson ninja-build libcmocka-dev procps libssl-dev openssl)
 if [ "$full" = 1 ]; then
-  pkgs+=(valgrind clang llvm gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
+  pkgs+=(valgrind g++ clang llvm gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
          libcmocka-dev:arm64 libboost-context-dev libuv1-dev
          gcc-riscv64-linux-gnu libc6-dev-riscv64-cross cmake dpkg-dev golang-go)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then

@@ -74,9 +74,9 @@ extern "C" {
 
 /* The codes, as ASYNC_EINVAL, ASYNC_ECLOSED, ... */
 typedef enum async_errno {
-#define ASYNC__ERR_ENUM(name, value, msg) ASYNC_##name = (value),
-    ASYNC_ERRNO_MAP(ASYNC__ERR_ENUM)
-#undef ASYNC__ERR_ENUM
+#define ASYNC_ERRNO_ENUM_ENTRY(name, value, msg) ASYNC_##name = (value),
+    ASYNC_ERRNO_MAP(ASYNC_ERRNO_ENUM_ENTRY)
+#undef ASYNC_ERRNO_ENUM_ENTRY
 } async_errno;
 
 /*

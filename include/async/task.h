@@ -279,25 +279,66 @@ ASYNC_API int async_run(async_fn main, void *arg, void **result);
 
 /* ---- awaiting tasks and futures alike ---------------------------------- */
 
-#define async_as_future(x)                                                    \
-    _Generic((x), async_task *: async_task_future,                            \
-             async_future *: async__future_identity)(x)
-
-/* async_await(task_or_future, &result): the await expression. */
-#define async_await(x, result)                                                \
-    _Generic((x), async_task *: async_task_await,                             \
-             async_future *: async_future_await)((x), (result))
-
-/* loop.run_until_complete(task_or_future) */
-#define async_loop_run_until_complete(loop, x, result)                        \
-    async_loop_run_future((loop), async_as_future(x), (result))
-
-static inline async_future *async__future_identity(async_future *f)
+/* Returns f itself: the async_future branch of async_as_future(). */
+static inline async_future *async_future_self(async_future *f)
 {
     return f;
 }
 
+/*
+ * async_as_future(task_or_future): the future of a task, or the future.
+ * async_await(task_or_future, &result): the await expression.
+ * async_loop_run_until_complete(loop, task_or_future, &result):
+ * loop.run_until_complete.
+ * In C these are _Generic macros; in C++ (which has no _Generic) they are
+ * overloaded inline functions with the same names and arguments.
+ */
+#ifndef __cplusplus
+#define async_as_future(x)                                                    \
+    _Generic((x), async_task *: async_task_future,                            \
+             async_future *: async_future_self)(x)
+
+#define async_await(x, result)                                                \
+    _Generic((x), async_task *: async_task_await,                             \
+             async_future *: async_future_await)((x), (result))
+
+#define async_loop_run_until_complete(loop, x, result)                        \
+    async_loop_run_future((loop), async_as_future(x), (result))
+#endif
+
 #ifdef __cplusplus
+} /* extern "C": the overloads below are C++ functions */
+
+inline async_future *async_as_future(async_task *t)
+{
+    return async_task_future(t);
+}
+
+inline async_future *async_as_future(async_future *f)
+{
+    return f;
+}
+
+inline int async_await(async_task *t, void **result)
+{
+    return async_task_await(t, result);
+}
+
+inline int async_await(async_future *f, void **result)
+{
+    return async_future_await(f, result);
+}
+
+inline int async_loop_run_until_complete(async_loop *loop, async_task *t,
+                                         void **result)
+{
+    return async_loop_run_future(loop, async_task_future(t), result);
+}
+
+inline int async_loop_run_until_complete(async_loop *loop, async_future *f,
+                                         void **result)
+{
+    return async_loop_run_future(loop, f, result);
 }
 #endif
 
