@@ -9,6 +9,8 @@
 #   5b. riscv64 cross build, run under qemu-user (cmocka for it is built
 #       from Debian's source package by setup-debian.sh --full)
 #   6. the Mach-O context-switch objects assembled for arm64 and x86_64 macOS
+#   and, once each: the default build's programs under Valgrind, and
+#   libasync as a static meson subproject of a tiny consumer
 # and ends with one line: "N passed, N failed".
 #
 # JOBS=N limits the parallelism of every build (ninja -j N) and test run
@@ -81,6 +83,18 @@ if setup_build default "$out/default" -Dwerror=true; then
       failed=$((failed + 1))
     fi
   done
+fi
+
+# libasync as a consumer's meson subproject (static, nothing installed, no
+# test dependencies).
+echo "=== subproject ==="
+if tests/subproject/check.sh "$out/subproject" >"$out/subproject.log" 2>&1; then
+  echo "subproject: ok"
+  passed=$((passed + 1))
+else
+  echo "subproject: FAILED"
+  tail -30 "$out/subproject.log"
+  failed=$((failed + 1))
 fi
 
 if setup_build sanitize "$out/sanitize" -Db_sanitize=address,undefined -Db_lundef=false \
