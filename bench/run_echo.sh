@@ -1,7 +1,9 @@
 #!/bin/sh
 # Echo server benchmark: examples/echo_server (libasync) against
 # bench/epoll_echo_server (hand-written epoll) and bench/uv_echo_server
-# (libuv, if it was built), all loaded by bench/echo_load in the same run.
+# (libuv, if it was built), all loaded by bench/echo_load in the same run,
+# with examples/stream_echo_server (the streams layer: read + write +
+# drain per message) beside them.
 #
 #   bench/run_echo.sh BUILD_DIR [RUNS] [SECONDS]
 #
@@ -12,8 +14,9 @@
 # to CPU 1.  Reported: medians of round trips per second and of round
 # trips per server CPU-second (user+system time of the server from
 # /proc/PID/stat over the measured window), and the libasync/epoll and
-# libasync/libuv ratios per CPU-second.  Then libasync with --threads 2
-# (server on both CPUs, so it shares CPU 1 with the generator).
+# libasync/libuv ratios per CPU-second, and the stream/epoll ratio.  Then
+# libasync with --threads 2 (server on both CPUs, so it shares CPU 1 with
+# the generator).
 set -eu
 
 if [ $# -lt 1 ]; then
@@ -34,7 +37,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-servers="async epoll"
+servers="async epoll stream"
 if [ -x "$build/bench/uv_echo_server" ]; then
     servers="$servers uv"
 else
@@ -46,6 +49,7 @@ server_cmd() {
     async) echo "$build/examples/echo_server --port 0" ;;
     async2) echo "$build/examples/echo_server --port 0 --threads 2" ;;
     epoll) echo "$build/bench/epoll_echo_server --port 0" ;;
+    stream) echo "$build/examples/stream_echo_server --port 0" ;;
     uv) echo "$build/bench/uv_echo_server --port 0" ;;
     esac
 }
@@ -109,6 +113,7 @@ for cfg in "100 64" "100 16384" "1000 64" "1000 16384"; do
         line="$line   libasync/libuv per CPU-s: $(ratio "$a" "$(median "$work/uv.$1.$2.rpc")")"
     fi
     echo "$line"
+    echo "  stream/epoll per CPU-s: $(ratio "$(median "$work/stream.$1.$2.rpc")" "$(median "$work/epoll.$1.$2.rpc")")"
 done
 
 echo

@@ -6,13 +6,15 @@
  * cancelled before its first step does not leak its connection; the
  * connection limit; Happy Eyeballs preferring the address that answers
  * (a refused one, a silent one: a listener whose backlog is full); a
- * connect timeout; Unix sockets; local_addr.
+ * connect timeout; Unix sockets; local_addr; a server on three threads
+ * with one close and wait_closed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -626,6 +628,86 @@ static void test_options(void **state)
     assert_int_equal(R.rc[8], 0);
 }
 
+/* ---- a server on several threads ------------------------------------------------------------ */
+
+static atomic_int group_handled; /* handlers run, over all threads */
+
+static int group_handler(async_reader *r, async_writer *w, void *arg)
+{
+    (void)arg;
+    atomic_fetch_add(&group_handled, 1);
+    for (;;) {
+        const char *line;
+        size_t len;
+        int rc = async_reader_readline(r, &line, &len, ASYNC_NO_DEADLINE);
+        if (rc < 0 || len == 0)
+            return 0;
+        if (async_writer_write(w, line, len) ||
+            async_writer_drain(w, ASYNC_NO_DEADLINE))
+            return 0;
+    }
+}
+
+#define GROUP_CLIENTS 40
+
+static int group_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    async_server_group *g;
+    if ((R.rc[15] = async_server_group_start("127.0.0.1:0", 3, group_handler,
+                                             NULL, NULL, &g)))
+        return 0;
+    async_addr a;
+    async_server_group_addr(g, &a);
+    async_addr_format(&a, R.where, sizeof(R.where));
+    async_task *t[GROUP_CLIENTS];
+    for (int i = 0; i < GROUP_CLIENTS; i++)
+        async_spawn(&t[i], client, (void *)(intptr_t)i);
+    for (int i = 0; i < GROUP_CLIENTS; i++) {
+        async_task_await(t[i], NULL);
+        async_task_unref(t[i]);
+    }
+    /* A live client while the group closes: close_clients ends it. */
+    async_reader *r;
+    async_writer *w;
+    R.rc[0] = async_open_connection(R.where, NULL, &r, &w);
+    R.rc[1] = ping(r, w);
+    R.rc[2] = async_server_group_close(g);
+    R.rc[3] = async_server_group_wait_closed(g,
+                                             async_deadline_in(20 * ASYNC_MSEC));
+    R.rc[4] = async_server_group_close_clients(g);
+    R.rc[5] = async_server_group_wait_closed(g,
+                                             async_deadline_in(10 * ASYNC_SEC));
+    const char *d;
+    size_t len;
+    R.rc[6] = async_reader_readline(r, &d, &len, ASYNC_NO_DEADLINE);
+    R.n[6] = len;
+    async_reader_free(r);
+    async_writer_free(w);
+    R.rc[7] = async_server_group_free(g);
+    return 0;
+}
+
+static void test_server_group(void **state)
+{
+    (void)state;
+    atomic_store(&group_handled, 0);
+    assert_int_equal(run(group_main, NULL), 0);
+    assert_int_equal(R.rc[15], 0);
+    assert_int_equal(R.clients_ok, GROUP_CLIENTS);
+    assert_int_equal(atomic_load(&group_handled), GROUP_CLIENTS + 1);
+    assert_int_equal(R.rc[0], 0);
+    assert_int_equal(R.rc[1], 0);
+    assert_int_equal(R.rc[2], 0);
+    assert_int_equal(R.rc[3], ASYNC_ETIMEDOUT);
+    assert_int_equal(R.rc[4], 0);
+    assert_int_equal(R.rc[5], 0);
+    assert_int_equal(R.rc[6], 0);
+    assert_int_equal(R.n[6], 0);
+    assert_int_equal(R.rc[7], 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +723,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_happy_eyeballs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_server_group, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

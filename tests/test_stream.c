@@ -4,10 +4,12 @@
  * limit, end of file in the middle), cancellation and deadlines that lose
  * nothing, drain backpressure against a peer that does not read (bounded
  * memory, then progress), write_eof, close flushing the queue, abort,
- * one reader at a time, addresses.
+ * one reader at a time, addresses; subprocess pipes as streams and
+ * communicate().
  */
 #include <errno.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -738,8 +740,130 @@ static void test_addresses(void **state)
     assert_int_equal(R.rc[6], ASYNC_EINVAL);
 }
 
+/* ---- subprocess pipes as streams, communicate ------------------------------------------ */
+
+static int process_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    static const char *const argv[] = {"cat", NULL};
+    async_process_opts po = {.argv = argv,
+                             .stdin_mode = ASYNC_PROCESS_PIPE,
+                             .stdout_mode = ASYNC_PROCESS_PIPE};
+    async_process *p;
+    if ((R.rc[15] = async_process_spawn(&po, &p)))
+        return 0;
+    async_writer *in;
+    async_reader *out;
+    async_reader *err = NULL;
+    R.rc[0] = async_process_streams(p, &in, &out, &err); /* no stderr pipe */
+    R.rc[1] = async_process_streams(p, &in, &out, NULL);
+    async_writer_write(in, "one\ntwo\n", 8);
+    const char *d;
+    size_t len;
+    R.rc[2] = async_reader_readline(out, &d, &len, ASYNC_NO_DEADLINE);
+    keep(2, d ? d : "", len);
+    async_writer_close(in);
+    R.rc[3] = async_writer_wait_closed(in, ASYNC_NO_DEADLINE);
+    R.rc[4] = async_process_fd(p, ASYNC_PROCESS_STDIN_FD);
+    R.rc[5] = async_reader_readline(out, &d, &len, ASYNC_NO_DEADLINE);
+    keep(5, d ? d : "", len);
+    R.rc[6] = async_reader_readline(out, &d, &len, ASYNC_NO_DEADLINE);
+    R.n[6] = len;
+    async_writer_free(in);
+    async_reader_free(out);
+    R.rc[7] = async_process_wait(p, -1, &R.rc[8]);
+    async_process_free(p);
+    return 0;
+}
+
+static void test_process_streams(void **state)
+{
+    (void)state;
+    assert_int_equal(run(process_main, NULL), 0);
+    assert_int_equal(R.rc[15], 0);
+    assert_int_equal(R.rc[0], ASYNC_EBADF);
+    assert_int_equal(R.rc[1], 0);
+    assert_int_equal(R.rc[2], 0);
+    assert_string_equal(R.s[2], "one\n");
+    assert_int_equal(R.rc[3], 0);
+    assert_int_equal(R.rc[4], -1);
+    assert_int_equal(R.rc[5], 0);
+    assert_string_equal(R.s[5], "two\n");
+    assert_int_equal(R.rc[6], 0);
+    assert_int_equal(R.n[6], 0);
+    assert_int_equal(R.rc[7], 0);
+    assert_int_equal(R.rc[8], 0);
+}
+
+#define COMM_INPUT (256 * 1024) /* more than a pipe holds */
+
+static int communicate_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    /* The child echoes its input while it reads it: stdout fills up
+     * before stdin is all written, which deadlocks a naive communicate. */
+    static const char *const argv[] = {"sh", "-c", "cat; echo done >&2; exit 3",
+                                       NULL};
+    async_process_opts po = {.argv = argv,
+                             .stdin_mode = ASYNC_PROCESS_PIPE,
+                             .stdout_mode = ASYNC_PROCESS_PIPE,
+                             .stderr_mode = ASYNC_PROCESS_PIPE};
+    async_process *p;
+    if ((R.rc[15] = async_process_spawn(&po, &p)))
+        return 0;
+    char *input = malloc(COMM_INPUT);
+    for (size_t i = 0; i < COMM_INPUT; i++)
+        input[i] = (char)('a' + i % 26);
+    async_process_result res;
+    R.rc[0] = async_process_communicate(p, input, COMM_INPUT, 10 * ASYNC_SEC,
+                                        &res);
+    if (R.rc[0] == 0) {
+        R.rc[1] = res.out_len == COMM_INPUT &&
+                  memcmp(res.out, input, COMM_INPUT) == 0;
+        keep(2, res.err, res.err_len);
+        R.rc[3] = res.status;
+        async_process_result_free(&res);
+    }
+    free(input);
+    async_process_free(p);
+
+    /* A time-out leaves the child running. */
+    static const char *const sleeper[] = {"sleep", "10", NULL};
+    async_process_opts so = {.argv = sleeper,
+                             .stdout_mode = ASYNC_PROCESS_PIPE};
+    if ((R.rc[14] = async_process_spawn(&so, &p)))
+        return 0;
+    R.rc[4] = async_process_communicate(p, NULL, 0, 50 * ASYNC_MSEC, &res);
+    R.rc[5] = async_process_done(p);
+    R.rc[6] = async_process_communicate(p, "x", 1, -1, &res);
+    async_process_kill(p, SIGKILL);
+    R.rc[7] = async_process_wait(p, -1, &R.rc[8]);
+    async_process_free(p);
+    return 0;
+}
+
+static void test_communicate(void **state)
+{
+    (void)state;
+    assert_int_equal(run(communicate_main, NULL), 0);
+    assert_int_equal(R.rc[15], 0);
+    assert_int_equal(R.rc[0], 0);
+    assert_int_equal(R.rc[1], 1);
+    assert_string_equal(R.s[2], "done\n");
+    assert_int_equal(R.rc[3], 3);
+    assert_int_equal(R.rc[14], 0);
+    assert_int_equal(R.rc[4], ASYNC_ETIMEDOUT);
+    assert_int_equal(R.rc[5], 0);
+    assert_int_equal(R.rc[6], ASYNC_EINVAL);
+    assert_int_equal(R.rc[7], 0);
+    assert_int_equal(R.rc[8], -SIGKILL);
+}
+
 int main(void)
 {
+    signal(SIGPIPE, SIG_IGN); /* pipes to children (see async/io.h) */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_readline, setup, teardown),
         cmocka_unit_test_setup_teardown(test_readuntil, setup, teardown),
@@ -755,6 +879,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort, setup, teardown),
         cmocka_unit_test_setup_teardown(test_peer_gone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_process_streams, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_communicate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -55,6 +55,7 @@
 #include <async/error.h>
 #include <async/io.h>
 #include <async/net.h>
+#include <async/process.h>
 #include <async/version.h>
 
 #ifdef __cplusplus
@@ -372,6 +373,96 @@ ASYNC_API int async_server_addr(const async_server *srv, async_addr *out);
 /* Frees a closed server whose handlers have all returned (NULL: 0).
  * ASYNC_EBUSY (nothing freed) otherwise: close and wait_closed first. */
 ASYNC_API int async_server_free(async_server *srv);
+
+/* ---- subprocess pipes -------------------------------------------------------- */
+
+/*
+ * asyncio's Process.stdin / .stdout / .stderr: streams over the pipes of a
+ * child started with async_process_spawn (the ones given ASYNC_PROCESS_PIPE).
+ * Each non-NULL pointer receives a handle (release them with
+ * async_writer_free / async_reader_free): `in` a writer for the child's
+ * stdin (closing it gives the child end of file), `out` and `err` readers.
+ * The pipes stay owned by the process handle and are closed through it
+ * (async_process_close_fd) when their stream closes; release the streams
+ * before async_process_free().  Writes to a child that exited raise
+ * SIGPIPE unless the program ignores it (see async/io.h), then give
+ * ASYNC_EPIPE.  Must be called on the loop's thread while it runs.
+ * Returns 0, ASYNC_EINVAL (p NULL, all three NULL), ASYNC_EBADF (a
+ * requested stream is not a pipe or was closed: nothing is made) or
+ * ASYNC_ENOMEM (then the pipes wrapped so far were closed).
+ */
+ASYNC_API int async_process_streams(async_process *p, async_writer **in,
+                                    async_reader **out, async_reader **err);
+
+/*
+ * Process.communicate(input) with a timeout (subprocess.Popen's
+ * communicate(input, timeout)), on a child already spawned: writes input
+ * (input_len bytes) to its stdin and closes it, reads stdout and stderr to
+ * end of file at the same time, then waits for the exit.  Pipes are used
+ * where the child has them: stdin is closed even with no input; res->out /
+ * res->err stay NULL for streams that are not pipes.  A child that stops
+ * reading its stdin is not an error (the rest is dropped, as in asyncio).
+ * Must be called from a task.
+ * Returns 0 with *res filled (free it with async_process_result_free), or
+ * an error with *res zeroed: ASYNC_EINVAL (p or res NULL, input NULL with
+ * input_len > 0, input for a child whose stdin is not a pipe),
+ * ASYNC_ENOTTASK, ASYNC_ETIMEDOUT (`timeout` ns passed, negative: none),
+ * ASYNC_ECANCELED, ASYNC_ENOMEM or a pipe error.  After a time-out or
+ * cancellation the child is left running (Popen's TimeoutExpired; kill and
+ * wait for it, or free the handle) and the output read so far is dropped,
+ * as it is when asyncio's communicate() is cancelled; the pipes are
+ * closed by then.
+ */
+ASYNC_API int async_process_communicate(async_process *p, const void *input,
+                                        size_t input_len, int64_t timeout,
+                                        async_process_result *res);
+
+/* ---- a server on several threads ----------------------------------------------- */
+
+typedef struct async_server_group async_server_group;
+
+/*
+ * Serves `addr` on `threads` threads, each running its own loop
+ * (async_run) with its own SO_REUSEPORT listener, so the kernel spreads
+ * the connections (a Unix path is one listener shared by all loops).
+ * handler runs as with async_start_server, on the loop of the thread that
+ * accepted the connection, so it must be thread-safe with respect to arg.
+ * opts as async_start_server (reuse_port is implied).  Returns once every
+ * loop is serving: 0 with *out set, or ASYNC_EINVAL (NULL argument,
+ * threads 0 or above 1024), the errors of async_tcp_listen, a negated
+ * pthread_create error, or ASYNC_EFAILED (a loop could not start); then
+ * nothing is left running.  Callable from any thread.
+ */
+ASYNC_API int async_server_group_start(const char *addr, unsigned threads,
+                                       async_conn_handler handler, void *arg,
+                                       const async_server_opts *opts,
+                                       async_server_group **out);
+
+/* close / close_clients / abort_clients on every loop (from any thread;
+ * the work happens on each loop soon after).  0 or ASYNC_EINVAL. */
+ASYNC_API int async_server_group_close(async_server_group *g);
+ASYNC_API int async_server_group_close_clients(async_server_group *g);
+ASYNC_API int async_server_group_abort_clients(async_server_group *g);
+
+/*
+ * Waits until every loop has closed its server and every handler has
+ * returned.  From a task (of any loop but the group's own): parks the
+ * task; one task at a time (else ASYNC_EBUSY); ASYNC_ETIMEDOUT,
+ * ASYNC_ECANCELED.  From a thread running no loop: blocks it (deadline
+ * must be ASYNC_NO_DEADLINE, else ASYNC_EINVAL).  From loop code outside
+ * a task: ASYNC_ENOTTASK.  0 when done.
+ */
+ASYNC_API int async_server_group_wait_closed(async_server_group *g,
+                                            uint64_t deadline);
+
+/* The listening address (with the port the system picked). */
+ASYNC_API int async_server_group_addr(const async_server_group *g,
+                                      async_addr *out);
+
+/* Joins the threads and frees the group: after close (wait_closed
+ * first, or this blocks until the loops end).  ASYNC_EBUSY if the group
+ * was never closed and still runs; 0 (also for NULL). */
+ASYNC_API int async_server_group_free(async_server_group *g);
 
 #ifdef __cplusplus
 }
