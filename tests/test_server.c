@@ -600,7 +600,7 @@ static int opts_main(void *arg, void **result)
     async_connect_opts bad = {.local_addr = "not-an-address"};
     R.rc[4] = async_open_connection(R.where, &bad, &r, &w);
     R.rc[5] = async_open_connection(NULL, NULL, &r, &w);
-#ifndef ASYNC_HAVE_TLS
+#if !ASYNC_HAVE_TLS
     /* Any non-NULL TLS setting: this build has no TLS. */
     async_connect_opts tls = {.tls = (const struct async_tls_config *)&o};
     R.rc[6] = async_open_connection(R.where, &tls, &r, &w);
@@ -621,7 +621,7 @@ static void test_options(void **state)
     assert_int_equal(R.rc[3], 0);
     assert_int_equal(R.rc[4], ASYNC_EINVAL);
     assert_int_equal(R.rc[5], ASYNC_EINVAL);
-#ifndef ASYNC_HAVE_TLS
+#if !ASYNC_HAVE_TLS
     assert_int_equal(R.rc[6], ASYNC_ENOTSUP);
 #endif
     assert_int_equal(R.rc[7], ASYNC_EINVAL);

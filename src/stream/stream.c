@@ -136,7 +136,7 @@ int async__stream_tls_client(async__stream *s,
                              const struct async_tls_config *cfg,
                              const char *server_hostname, uint64_t deadline)
 {
-#ifdef ASYNC_HAVE_TLS
+#if ASYNC_HAVE_TLS
     return async__tls_wrap_client(s, cfg, server_hostname, deadline);
 #else
     (void)s, (void)cfg, (void)server_hostname, (void)deadline;
@@ -148,7 +148,7 @@ int async__stream_tls_server(async__stream *s,
                              const struct async_tls_config *cfg,
                              uint64_t deadline)
 {
-#ifdef ASYNC_HAVE_TLS
+#if ASYNC_HAVE_TLS
     return async__tls_wrap_server(s, cfg, deadline);
 #else
     (void)s, (void)cfg, (void)deadline;

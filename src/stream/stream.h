@@ -125,7 +125,7 @@ int async__stream_tls_client(async__stream *s,
 int async__stream_tls_server(async__stream *s,
                              const struct async_tls_config *cfg,
                              uint64_t deadline);
-#ifdef ASYNC_HAVE_TLS
+#if ASYNC_HAVE_TLS
 int async__tls_wrap_client(async__stream *s,
                            const struct async_tls_config *cfg,
                            const char *server_hostname, uint64_t deadline);
