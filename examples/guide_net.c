@@ -1,7 +1,7 @@
 /*
  * The snippets of docs/guide-networking.md, as one program that runs them:
  * a TCP echo server and a client talking over loopback, a read with a
- * timeout, and a UDP round trip.  Exits 0 when every snippet behaved.
+ * timeout, a UDP round trip, and asyncio's stream echo server and client.  Exits 0 when every snippet behaved.
  * (tests/check_snippets.py checks the guide's blocks against this file.)
  */
 #include <async.h>
@@ -141,6 +141,134 @@ static int udp_demo(void)
     return n == 4 ? 0 : ASYNC_EFAILED;
 }
 
+/* ---- guide: streams ---------------------------------------------------------- */
+
+static int handle_echo(async_reader *reader, async_writer *writer, void *arg)
+{
+    (void)arg;
+    char data[100];
+    ssize_t n = async_reader_read(reader, data, sizeof(data),
+                                  ASYNC_NO_DEADLINE);
+    if (n < 0)
+        return (int)n;
+    async_addr addr;
+    char peer[ASYNC_ADDR_STRLEN] = "?";
+    if (async_writer_peer_addr(writer, &addr) == 0)
+        async_addr_format(&addr, peer, sizeof(peer));
+    printf("Received %.*s from %s\n", (int)n, data, peer);
+    printf("Send: %.*s\n", (int)n, data);
+    int rc = async_writer_write(writer, data, (size_t)n);
+    if (rc == 0)
+        rc = async_writer_drain(writer, ASYNC_NO_DEADLINE);
+    printf("Close the connection\n");
+    async_writer_close(writer);
+    return rc;
+}
+
+static int tcp_echo_client(const char *where, const char *message)
+{
+    async_reader *reader;
+    async_writer *writer;
+    int rc = async_open_connection(where, NULL, &reader, &writer);
+    if (rc)
+        return rc;
+    printf("Send: %s\n", message);
+    rc = async_writer_write(writer, message, strlen(message));
+    if (rc == 0)
+        rc = async_writer_drain(writer, ASYNC_NO_DEADLINE);
+    char data[100];
+    ssize_t n = rc ? rc : async_reader_read(reader, data, sizeof(data),
+                                            ASYNC_NO_DEADLINE);
+    if (n > 0)
+        printf("Received: %.*s\n", (int)n, data);
+    printf("Close the connection\n");
+    async_writer_close(writer);
+    async_writer_wait_closed(writer, ASYNC_NO_DEADLINE);
+    async_reader_free(reader);
+    async_writer_free(writer);
+    return n < 0 ? (int)n : 0;
+}
+
+static int streams_demo(void)
+{
+    async_server *server;
+    int rc = async_start_server("127.0.0.1:0", handle_echo, NULL, NULL,
+                                &server);
+    if (rc)
+        return rc;
+    async_addr addr;
+    char where[ASYNC_ADDR_STRLEN];
+    async_server_addr(server, &addr);
+    async_addr_format(&addr, where, sizeof(where));
+    printf("Serving on %s\n", where);
+
+    rc = tcp_echo_client(where, "Hello World!");
+
+    async_server_close(server);
+    async_server_wait_closed(server, ASYNC_NO_DEADLINE);
+    async_server_free(server);
+    return rc;
+}
+
+/* A line protocol: each line comes back upper-cased, until "quit". */
+static int handle_lines(async_reader *reader, async_writer *writer, void *arg)
+{
+    (void)arg;
+    for (;;) {
+        const char *line;
+        size_t len;
+        int rc = async_reader_readline(reader, &line, &len,
+                                       async_deadline_in(30 * ASYNC_SEC));
+        if (rc == ASYNC_ELIMIT)
+            continue;          /* longer than the limit: dropped */
+        if (rc < 0)
+            return rc;         /* ASYNC_ETIMEDOUT: idle for 30 s */
+        if (len == 0 || strncmp(line, "quit", 4) == 0)
+            return 0;          /* end of file, or the client is done */
+        char up[256];
+        size_t n = len < sizeof(up) ? len : sizeof(up);
+        for (size_t i = 0; i < n; i++)
+            up[i] = (char)(line[i] >= 'a' && line[i] <= 'z' ? line[i] - 32
+                                                            : line[i]);
+        if ((rc = async_writer_write(writer, up, n)) ||
+            (rc = async_writer_drain(writer, ASYNC_NO_DEADLINE)))
+            return rc;
+    }
+}
+
+/* Runs handle_lines behind a server and checks one exchange. */
+static int lines_demo(void)
+{
+    async_server *server;
+    int rc = async_start_server("127.0.0.1:0", handle_lines, NULL, NULL,
+                                &server);
+    if (rc)
+        return rc;
+    async_addr addr;
+    char where[ASYNC_ADDR_STRLEN];
+    async_server_addr(server, &addr);
+    async_addr_format(&addr, where, sizeof(where));
+    async_reader *r = NULL;
+    async_writer *w = NULL;
+    rc = async_open_connection(where, NULL, &r, &w);
+    const char *line;
+    size_t len = 0;
+    if (rc == 0)
+        rc = async_writer_write(w, "hello\nquit\n", 11);
+    if (rc == 0)
+        rc = async_reader_readline(r, &line, &len, ASYNC_NO_DEADLINE);
+    if (rc == 0 && (len != 6 || memcmp(line, "HELLO\n", 6) != 0))
+        rc = ASYNC_EFAILED;
+    if (w) {
+        async_reader_free(r);
+        async_writer_free(w);
+    }
+    async_server_close(server);
+    async_server_wait_closed(server, ASYNC_NO_DEADLINE);
+    async_server_free(server);
+    return rc;
+}
+
 static int main_task(void *arg, void **result)
 {
     (void)arg;
@@ -150,6 +278,10 @@ static int main_task(void *arg, void **result)
         rc = timeout_demo();
     if (rc == 0)
         rc = udp_demo();
+    if (rc == 0)
+        rc = streams_demo();
+    if (rc == 0)
+        rc = lines_demo();
     if (rc < 0)
         fprintf(stderr, "guide_net: %s\n", async_strerror(rc));
     return rc;
