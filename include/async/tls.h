@@ -52,6 +52,7 @@
 #include <sys/types.h>
 
 #include <async/error.h>
+#include <async/stream.h>
 #include <async/version.h>
 
 #ifdef __cplusplus
@@ -262,6 +263,37 @@ ASYNC_API int async_tls_shutdown(async_tls *t, uint64_t deadline);
  * fd stays open.  No task may be inside a call on t.
  */
 ASYNC_API void async_tls_free(async_tls *t);
+
+/* ---- streams (async/stream.h) --------------------------------------------- */
+
+/*
+ * StreamWriter.start_tls (asyncio 3.11): upgrades the live stream of w (and
+ * its reader) to TLS in place, STARTTLS style, and runs the handshake
+ * before `deadline` (and within cfg's handshake timeout).  The role comes
+ * from cfg: a client config needs `server_hostname` as async_tls_new does;
+ * a server config takes NULL.  Bytes the reader had already buffered past
+ * the plaintext exchange are handed to TLS as the first ciphertext.  The
+ * stream must be idle: nothing queued in the writer (drain first), no read
+ * in progress, not closing.  Afterwards the same reader and writer carry
+ * plaintext through TLS; writer close sends close_notify, and
+ * async_writer_write_eof sends close_notify while reading goes on (asyncio
+ * refuses write_eof over SSL; TLS 1.3 allows the half-close).
+ * Returns 0, ASYNC_EINVAL, ASYNC_EBUSY (stream not idle: nothing changed),
+ * ASYNC_ENOMEM, or a handshake error (ASYNC_ECERT, ASYNC_ETLS,
+ * ASYNC_ETIMEDOUT, ...; the message is in async_tls_last_error()); after a
+ * handshake error the stream is unusable: abort it.
+ * open_connection and start_server take a config in their options
+ * (async_connect_opts.tls, async_server_opts.tls) and do the same for each
+ * connection.
+ */
+ASYNC_API int async_writer_start_tls(async_writer *w, async_tls_config *cfg,
+                                     const char *server_hostname,
+                                     uint64_t deadline);
+
+/* The TLS session under a stream (for async_tls_error, async_tls_alpn,
+ * async_tls_peer_subject, ...), or NULL when the stream is not TLS.  Owned
+ * by the stream. */
+ASYNC_API async_tls *async_writer_tls(async_writer *w);
 
 /* ---- what happened -------------------------------------------------------- */
 
