@@ -539,6 +539,69 @@ static void test_semaphore_cancel_and_deadline(void **state)
     assert_int_equal(async_semaphore_free(R.sem), 0);
 }
 
+/* A waiter that keeps its permit (sem_waiter releases it at once). */
+static int sem_keeper(void *arg, void **result)
+{
+    (void)result;
+    int slot = (int)(intptr_t)arg;
+    R.rc[slot] = async_semaphore_acquire(R.sem);
+    if (R.rc[slot] == 0)
+        R.order[R.n++] = slot;
+    return 0;
+}
+
+/*
+ * CPython 3.12's ordering: while a waiter that was handed a permit has not
+ * resumed, a free permit is not for newcomers.  A newcomer queues (a
+ * deadline that passes meanwhile leaves the count as it was) and is served
+ * when the grantee resumes.
+ */
+static int sem_behind_grantee_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    async_task *a;
+    async_semaphore_acquire(R.sem);
+    spawn_small(&a, sem_keeper, (void *)(intptr_t)1);
+    settle(1);
+    async_semaphore_release(R.sem); /* handed to a */
+    async_semaphore_release(R.sem); /* nobody queued: the count is 1 */
+    R.rc[2] = (int)async_semaphore_value(R.sem);
+    R.rc[3] = async_semaphore_try_acquire(R.sem);
+    R.held[0] = async_semaphore_locked(R.sem);
+    R.rc[4] = async_semaphore_acquire_until(R.sem, async_loop_time(L));
+    R.rc[5] = (int)async_semaphore_value(R.sem);
+    /* Served after a (the deadline only bounds a failure of this test). */
+    R.rc[6] = async_semaphore_acquire_until(R.sem,
+                                           async_loop_time(L) + ASYNC_SEC);
+    R.order[R.n++] = 0;
+    R.rc[7] = (int)async_semaphore_value(R.sem);
+    async_await(a, NULL);
+    async_task_unref(a);
+    async_semaphore_release(R.sem);
+    return 0;
+}
+
+static void test_semaphore_newcomer_behind_grantee(void **state)
+{
+    (void)state;
+    assert_int_equal(async_semaphore_new(&R.sem, 1), 0);
+    assert_int_equal(run_main(sem_behind_grantee_main, NULL), 0);
+    assert_int_equal(R.rc[2], 1);
+    assert_int_equal(R.rc[3], ASYNC_EAGAIN);
+    assert_true(R.held[0]);
+    assert_int_equal(R.rc[4], ASYNC_ETIMEDOUT);
+    assert_int_equal(R.rc[5], 1);
+    assert_int_equal(R.rc[6], 0);
+    assert_int_equal(R.rc[7], 0);
+    assert_int_equal(R.rc[1], 0);
+    assert_int_equal(R.n, 2);
+    assert_int_equal(R.order[0], 1);
+    assert_int_equal(R.order[1], 0);
+    assert_int_equal(async_semaphore_value(R.sem), 1);
+    assert_int_equal(async_semaphore_free(R.sem), 0);
+}
+
 static void test_semaphore_bad_input(void **state)
 {
     (void)state;
@@ -895,6 +958,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_lock_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_semaphore_fifo_fair, setup, teardown),
         cmocka_unit_test_setup_teardown(test_semaphore_cancel_and_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_semaphore_newcomer_behind_grantee, setup, teardown),
         cmocka_unit_test_setup_teardown(test_semaphore_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_condition_notify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_condition_cancel_and_deadline, setup, teardown),

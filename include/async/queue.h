@@ -7,8 +7,11 @@
  * thread-safe; use it from the thread of one loop.  Waiting calls (put,
  * get, join) must run inside a task (else ASYNC_ENOTTASK), have an _until
  * form with a loop-time deadline (UINT64_MAX: never; ASYNC_ETIMEDOUT when
- * it passes) and return ASYNC_ECANCELED once the task is cancelled.  A call
- * that can complete at once completes without suspending.
+ * it passes) and return ASYNC_ECANCELED once the task is cancelled.
+ * Cancellation is level-triggered (async/task.h): every later wait of the
+ * task returns ASYNC_ECANCELED too, until the task returns (asyncio
+ * delivers one CancelledError, which the coroutine may catch and go on).
+ * A call that can complete at once completes without suspending.
  *
  * Fairness and hand-off.  Getters and putters are served in arrival order.
  * A put that finds getters waiting hands its item straight to the first
