@@ -19,6 +19,7 @@
  *   stream.h   buffered streams (StreamReader/Writer), connections, servers
  *   timeout.h  timeout objects: asyncio.timeout / timeout_at
  *   tls.h      TLS sessions over OpenSSL (only when ASYNC_HAVE_TLS is 1)
+ *   debug.h    introspection: task list, await graph, dumps, debug mode
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -41,5 +42,6 @@
 #if ASYNC_HAVE_TLS
 #include <async/tls.h>
 #endif
+#include <async/debug.h>
 
 #endif

@@ -269,6 +269,7 @@ int async__future_wait(async_future *f)
         async__waiter w;
         async__waiter_init(&w, t);
         async__waiter_add(&w, &f->waiters);
+        async__task_wait_on(t, ASYNC_WAIT_FUTURE, f);
         int rc = async__task_park(t, ASYNC__FOREVER);
         async__waiter_remove(&w);
         if (rc)

@@ -13,6 +13,7 @@
 #define SMALL_N 16
 
 typedef struct multi_wait {
+    /* futs and n first: the task dump reads them (async__wait_set) */
     async_future *const *futs; /* the children */
     size_t n;                  /* how many */
     size_t remaining;          /* children not done yet */
@@ -95,8 +96,10 @@ static int multi_park(multi_wait *mw, multi_node *nodes, uint64_t deadline)
         }
     }
     int rc = 0;
-    while (rc == 0 && !multi_satisfied(mw))
+    while (rc == 0 && !multi_satisfied(mw)) {
+        async__task_wait_on(mw->task, ASYNC_WAIT_GATHER, mw);
         rc = async__task_park(mw->task, deadline);
+    }
     for (size_t i = 0; i < mw->n; i++)
         async__waiter_remove(&nodes[i].w);
     return rc;

@@ -179,7 +179,23 @@ struct async_task {
     char *name;               /* user-given name (malloc), or NULL */
     uint64_t id;              /* N of "Task-N": spawn order in the loop */
     char autoname[24];        /* "Task-N", formatted on first use, or "" */
+    /* Introspection (src/debug/): what the current park waits on, set by
+     * async__task_wait_on just before it; the group owner that spawned me;
+     * where I was spawned (debug mode only, else NULL). */
+    uint8_t wait_kind;        /* enum async_wait_kind; NONE after a park */
+    const void *wait_obj;     /* the future, lock, fd (as intptr_t)... */
+    struct async_task *parent;/* owner of the group I belong to, or NULL */
+    void *spawn_site;         /* return address in the spawner, or NULL */
 };
+
+/* Records what t is about to park on (shown by the task dump); the next
+ * park of t clears it when it returns. */
+static inline void async__task_wait_on(struct async_task *t, unsigned kind,
+                                       const void *obj)
+{
+    t->wait_kind = (uint8_t)kind;
+    t->wait_obj = obj;
+}
 
 /* Frees a finished (or killed) task whose last reference went away. */
 void async__task_free(struct async_task *t);
@@ -223,6 +239,10 @@ void async__tasks_kill_all(async_loop *loop);
  */
 int async__loop_fd_wait(async_loop *loop, int fd, unsigned events,
                         uint64_t deadline);
+/* The same, shown by the task dump as a wait of `kind` on obj (e.g. a
+ * subprocess) rather than on the fd (kind ASYNC_WAIT_NONE: the fd). */
+int async__loop_fd_wait_on(async_loop *loop, int fd, unsigned events,
+                           uint64_t deadline, unsigned kind, const void *obj);
 
 /* Wakes every task waiting on fd with `err`, drops its reader/writer
  * callbacks and removes it from the backend.  Call before closing fd. */

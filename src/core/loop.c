@@ -490,6 +490,13 @@ static void fdw_dispatch(async_loop *loop, async__fdw *w, unsigned events)
 int async__loop_fd_wait(async_loop *loop, int fd, unsigned events,
                         uint64_t deadline)
 {
+    return async__loop_fd_wait_on(loop, fd, events, deadline, ASYNC_WAIT_NONE,
+                                  NULL);
+}
+
+int async__loop_fd_wait_on(async_loop *loop, int fd, unsigned events,
+                           uint64_t deadline, unsigned kind, const void *obj)
+{
     async_task *t = async__task_current();
     if (!t)
         return ASYNC_ENOTTASK;
@@ -506,6 +513,11 @@ int async__loop_fd_wait(async_loop *loop, int fd, unsigned events,
     async__waiter wt;
     async__waiter_init(&wt, t);
     async__waiter_add(&wt, events & ASYNC__EV_READ ? &w->rwait : &w->wwait);
+    if (kind == ASYNC_WAIT_NONE) {
+        kind = events & ASYNC__EV_READ ? ASYNC_WAIT_FD_READ : ASYNC_WAIT_FD_WRITE;
+        obj = (const void *)(intptr_t)fd;
+    }
+    async__task_wait_on(t, kind, obj);
     int rc = async__task_park(t, deadline);
     async__waiter_remove(&wt);
     return rc;

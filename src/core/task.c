@@ -72,6 +72,7 @@ int async__task_park(async_task *t, uint64_t deadline)
     t->parked = true;
     t->wake_rc = 0;
     task_switch_out(t);
+    t->wait_kind = ASYNC_WAIT_NONE;
     if (deadline != ASYNC__FOREVER)
         async__loop_timer_disarm(t->fut.loop, &t->timer);
     if (t->wake_rc == ASYNC_ECANCELED)
@@ -226,6 +227,9 @@ static void task_init_fields(async_task *t, async_fn fn, void *arg)
     t->deadlines = NULL;
     t->scope_deadline = ASYNC__FOREVER;
     t->name = NULL;
+    t->wait_kind = ASYNC_WAIT_NONE;
+    t->parent = NULL;
+    t->spawn_site = NULL;
 }
 
 int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
@@ -478,6 +482,7 @@ int async_sleep_until(uint64_t deadline)
     if (deadline <= async__loop_now(t->fut.loop))
         return async_yield();
     uint64_t scope = t->shield ? ASYNC__FOREVER : t->scope_deadline;
+    async__task_wait_on(t, ASYNC_WAIT_SLEEP, NULL);
     int rc = async__task_park(t, deadline);
     /* Our own deadline passing is the normal end of a sleep; a deadline
      * scope that ends first is a time-out. */

@@ -77,8 +77,12 @@ static inline int async__waitq_park(async__waitq *q, async__waitq_node *n,
     n->code = 0;
     async__waiter_add(&n->w, &q->nodes);
     int rc = 0;
-    while (rc == 0 && !n->granted)
+    unsigned kind = t->wait_kind; /* set by the caller, cleared by a park */
+    const void *obj = t->wait_obj;
+    while (rc == 0 && !n->granted) {
+        async__task_wait_on(t, kind, obj);
         rc = async__task_park(t, deadline);
+    }
     async__waiter_remove(&n->w);
     if (n->granted)
         q->handed--;

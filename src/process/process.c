@@ -190,8 +190,8 @@ int async__process_wait_until(async_process *p, uint64_t deadline,
     while (!rc && !p->reaped) {
         rc = try_reap(p);
         if (!rc && !p->reaped)
-            rc = async__loop_fd_wait(p->loop, p->exit_fd, ASYNC__EV_READ,
-                                     deadline);
+            rc = async__loop_fd_wait_on(p->loop, p->exit_fd, ASYNC__EV_READ,
+                                        deadline, ASYNC_WAIT_PROCESS, p);
     }
     if (rc)
         return rc;

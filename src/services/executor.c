@@ -408,6 +408,14 @@ static job *job_new(executor *ex, async_fn fn, void *arg,
     return j;
 }
 
+bool async__executor_owns(const async_future *f)
+{
+    for (const async__list *n = f->waiters.next; n != &f->waiters; n = n->next)
+        if (async__container_of(n, async__waiter, link)->notify == job_notify)
+            return true;
+    return false;
+}
+
 /* Submits a job; *out (if not NULL) gets a reference to its future. */
 static int ex_submit(async_loop *loop, async_fn fn, void *arg,
                      async_job_discard_fn discard, bool detached,

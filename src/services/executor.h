@@ -4,6 +4,7 @@
 #ifndef ASYNC_EXECUTOR_INTERNAL_H
 #define ASYNC_EXECUTOR_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <async.h>
@@ -19,5 +20,9 @@ unsigned async__executor_threads(async_loop *loop);
 /* Pool threads of every loop in the process that were started and not yet
  * joined: 0 once every pool was shut down (leak checks). */
 unsigned async__executor_threads_unjoined(void);
+
+/* True if f is the future of an executor job (the task dump shows a task
+ * awaiting it as waiting for the executor). */
+bool async__executor_owns(const async_future *f);
 
 #endif

@@ -451,6 +451,7 @@ static int watcher_park(async_signal_watcher *w, async_task *t,
     async__waiter wt;
     async__waiter_init(&wt, t);
     async__waiter_add(&wt, &w->waiters);
+    async__task_wait_on(t, ASYNC_WAIT_SIGNAL, w);
     int rc = async__task_park(t, deadline);
     async__waiter_remove(&wt);
     return rc;

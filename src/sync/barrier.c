@@ -78,6 +78,7 @@ static int barrier_block(async_barrier *b, async_task *t, uint64_t deadline)
 {
     while (b->state == BARRIER_DRAINING || b->state == BARRIER_RESETTING) {
         async__waitq_node n;
+        async__task_wait_on(t, ASYNC_WAIT_BARRIER, b);
         int rc = async__waitq_park(&b->blocked, &n, t, deadline);
         if (rc)
             return rc; /* a wake-up is no resource: nothing to pass on */
@@ -94,6 +95,7 @@ static int barrier_wait_released(async_barrier *b, async_task *t,
     int rc = 0;
     while (rc == 0 && b->state == BARRIER_FILLING) {
         async__waitq_node n;
+        async__task_wait_on(t, ASYNC_WAIT_BARRIER, b);
         rc = async__waitq_park(&b->waiters, &n, t, deadline);
     }
     if (rc)

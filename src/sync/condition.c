@@ -76,6 +76,7 @@ static int condition_wait(async_condition *c, async_task *t, uint64_t deadline)
 {
     async_lock_release(c->lock);
     async__waitq_node n;
+    async__task_wait_on(t, ASYNC_WAIT_CONDITION, c);
     int rc = async__waitq_park(&c->waiters, &n, t, deadline);
     if (rc && n.granted)
         condition_wake(c, 1); /* a notify we will not act on: pass it on */

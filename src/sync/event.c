@@ -67,6 +67,7 @@ int async_event_wait_until(async_event *ev, uint64_t deadline)
     if (ev->set)
         return 0;
     async__waitq_node n;
+    async__task_wait_on(t, ASYNC_WAIT_EVENT, ev);
     return async__waitq_park(&ev->waiters, &n, t, deadline);
 }
 

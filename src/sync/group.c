@@ -135,6 +135,7 @@ int async_group_spawn(async_group *g, async_task **out, async_fn fn,
     async__waiter_init(&c->w, NULL);
     c->w.notify = group_child_done;
     async__waiter_add(&c->w, &c->task->fut.waiters);
+    c->task->parent = g->owner;
     async__list_push_back(&g->running, &c->link);
     g->nrunning++;
     g->nspawned++;
@@ -147,8 +148,10 @@ int async_group_spawn(async_group *g, async_task **out, async_fn fn,
 static int group_park(async_group *g, async_task *t)
 {
     int rc = 0;
-    while (rc == 0 && g->nrunning > 0)
+    while (rc == 0 && g->nrunning > 0) {
+        async__task_wait_on(t, ASYNC_WAIT_GROUP, g);
         rc = async__task_park(t, ASYNC__FOREVER);
+    }
     return rc;
 }
 

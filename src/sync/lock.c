@@ -69,6 +69,7 @@ int async_lock_acquire_until(async_lock *lock, uint64_t deadline)
     if (async_lock_try_acquire(lock) == 0)
         return 0;
     async__waitq_node n;
+    async__task_wait_on(t, ASYNC_WAIT_LOCK, lock);
     int rc = async__waitq_park(&lock->waiters, &n, t, deadline);
     if (rc && n.granted)
         lock_pass_on(lock); /* handed to us as we gave up: not ours */

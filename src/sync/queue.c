@@ -260,6 +260,7 @@ int async_queue_put_until(async_queue *q, void *item, uint64_t deadline)
         return rc;
     async__waitq_node n;
     n.item = item;
+    async__task_wait_on(t, ASYNC_WAIT_QUEUE, q);
     rc = async__waitq_park(&q->putters, &n, t, deadline);
     /* A grant is the truth: 0 means the item went in, even if we were
      * cancelled at the same moment; ESHUTDOWN means it did not. */
@@ -309,6 +310,7 @@ int async_queue_get_until(async_queue *q, void **item, uint64_t deadline)
     if (rc != ASYNC_EEMPTY)
         return rc;
     async__waitq_node n;
+    async__task_wait_on(t, ASYNC_WAIT_QUEUE, q);
     rc = async__waitq_park(&q->getters, &n, t, deadline);
     if (!n.granted)
         return rc;
@@ -348,6 +350,7 @@ int async_queue_join_until(async_queue *q, uint64_t deadline)
     if (q->unfinished == 0)
         return 0;
     async__waitq_node n;
+    async__task_wait_on(t, ASYNC_WAIT_QUEUE, q);
     return async__waitq_park(&q->joiners, &n, t, deadline);
 }
 

@@ -109,6 +109,7 @@ int async_semaphore_acquire_until(async_semaphore *sem, uint64_t deadline)
     if (async_semaphore_try_acquire(sem) == 0)
         return 0;
     async__waitq_node n;
+    async__task_wait_on(t, ASYNC_WAIT_SEMAPHORE, sem);
     int rc = async__waitq_park(&sem->waiters, &n, t, deadline);
     if (rc && n.granted)
         semaphore_pass_on(sem); /* the permit came as we gave up */
