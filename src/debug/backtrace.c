@@ -21,7 +21,8 @@
 
 #include "debug/debug.h"
 
-#if defined(__x86_64__) || defined(__aarch64__)
+#if defined(__x86_64__) || defined(__aarch64__) || \
+    (defined(__riscv) && __riscv_xlen == 64)
 #define HAVE_PROBE 1
 /* src/arch/<cpu>/probe.S: runs fn(arg) on the stack below the saved
  * context sp, unwinding into it. */
