@@ -13,7 +13,6 @@
 #define SMALL_N 16
 
 typedef struct multi_wait {
-    /* futs and n first: the task dump reads them (async__wait_set) */
     async_future *const *futs; /* the children */
     size_t n;                  /* how many */
     size_t remaining;          /* children not done yet */
@@ -96,8 +95,9 @@ static int multi_park(multi_wait *mw, multi_node *nodes, uint64_t deadline)
         }
     }
     int rc = 0;
+    async__wait_set set = {mw->futs, mw->n};
     while (rc == 0 && !multi_satisfied(mw)) {
-        async__task_wait_on(mw->task, ASYNC_WAIT_GATHER, mw);
+        async__task_wait_on(mw->task, ASYNC_WAIT_GATHER, &set);
         rc = async__task_park(mw->task, deadline);
     }
     for (size_t i = 0; i < mw->n; i++)

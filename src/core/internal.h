@@ -188,6 +188,13 @@ struct async_task {
     void *spawn_site;         /* return address in the spawner, or NULL */
 };
 
+/* The object of an ASYNC_WAIT_GATHER record: the futures waited on (the
+ * record points at one of these on the parked task's stack). */
+typedef struct async__wait_set {
+    async_future *const *futs;
+    size_t n;
+} async__wait_set;
+
 /* Records what t is about to park on (shown by the task dump); the next
  * park of t clears it when it returns. */
 static inline void async__task_wait_on(struct async_task *t, unsigned kind,

@@ -183,8 +183,11 @@ static int wait_park(wait_state *ws, wait_node *nodes, size_t n,
         }
     }
     int rc = 0;
-    while (rc == 0 && !ws->satisfied)
+    async__wait_set set = {ws->futs, n};
+    while (rc == 0 && !ws->satisfied) {
+        async__task_wait_on(ws->task, ASYNC_WAIT_GATHER, &set);
         rc = async__task_park(ws->task, deadline);
+    }
     for (size_t i = 0; i < n; i++)
         async__waiter_remove(&nodes[i].w);
     if (rc == ASYNC_ETIMEDOUT && own_deadline_passed(ws->task, deadline))
@@ -414,6 +417,8 @@ static size_t ac_available(const struct async_as_completed *it)
 static int ac_park(struct async_as_completed *it, async_task *t)
 {
     it->parked = t;
+    async__wait_set set = {(async_future *const *)it->futs, it->n};
+    async__task_wait_on(t, ASYNC_WAIT_GATHER, &set);
     int rc = async__task_park(t, it->deadline);
     it->parked = NULL;
     if (rc == ASYNC_ETIMEDOUT && own_deadline_passed(t, it->deadline)) {

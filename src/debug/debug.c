@@ -17,13 +17,6 @@
 #include "process/process.h"
 #include "services/executor.h"
 
-/* The head of gather.c's multi_wait (kept first there for this): the
- * children a GATHER wait is on. */
-typedef struct wait_set {
-    async_future *const *futs;
-    size_t n;
-} wait_set;
-
 static const char *const kind_names[] = {
     [ASYNC_WAIT_NONE] = "nothing",       [ASYNC_WAIT_FUTURE] = "future",
     [ASYNC_WAIT_TASK] = "task",          [ASYNC_WAIT_GATHER] = "gather",
@@ -157,7 +150,7 @@ static void task_edges(async_task *t, edge_sink *s)
         async_future *f = (async_future *)t->wait_obj;
         edge_add(s, t, f, f->is_task ? ASYNC_WAIT_TASK : ASYNC_WAIT_FUTURE);
     } else if (t->wait_kind == ASYNC_WAIT_GATHER) {
-        const wait_set *ws = t->wait_obj;
+        const async__wait_set *ws = t->wait_obj;
         for (size_t i = 0; i < ws->n; i++)
             if (ws->futs[i]->state == ASYNC__PENDING)
                 edge_add(s, t, ws->futs[i], ASYNC_WAIT_GATHER);
@@ -246,7 +239,7 @@ static void task_line(async__dbg_out *o, async_loop *loop,
             break;
         }
         case ASYNC_WAIT_GATHER: {
-            const wait_set *ws = t->wait_obj;
+            const async__wait_set *ws = t->wait_obj;
             size_t pending = 0;
             for (size_t i = 0; i < ws->n; i++)
                 pending += ws->futs[i]->state == ASYNC__PENDING;
