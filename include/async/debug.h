@@ -150,6 +150,66 @@ ASYNC_API int async_debug_dump(async_loop *loop, FILE *out, unsigned flags);
  * async_debug_dump, ASYNC_EBADF for a negative fd. */
 ASYNC_API int async_debug_dump_fd(async_loop *loop, int fd, unsigned flags);
 
+/*
+ * Go's SIGQUIT dump, opt-in: on each delivery of signo the loop writes the
+ * dump (with backtraces, as async_debug_dump_fd) to fd.  fd < 0 removes it.
+ * Uses the loop's signal handling (async_loop_add_signal_handler), so the
+ * dump is written by the loop thread at its next iteration, from a
+ * consistent state; unlike Go's, it cannot interrupt a task that never
+ * yields (debug mode's slow-step report names that task once it does;
+ * gdb with tools/gdb/libasync-gdb.py shows it at once).  fd must stay open
+ * while the handler is set.  Returns 0 or the errors of
+ * async_loop_add_signal_handler / async_loop_remove_signal_handler.
+ */
+ASYNC_API int async_debug_dump_on_signal(async_loop *loop, int signo, int fd);
+
+/* ---- debug mode ---------------------------------------------------------- */
+
+/*
+ * asyncio's loop.set_debug().  Also on for every new loop when the
+ * environment has ASYNC_DEBUG set to anything but "" or "0" (asyncio:
+ * PYTHONASYNCIODEBUG).  In debug mode:
+ *   - a step that runs longer than the slow-callback duration (default
+ *     100 ms) is reported, to the debug output: a task step with the
+ *     task's name, the duration, its spawn site and where it was resumed
+ *     (the top of its backtrace before the step); a callback with its
+ *     function;
+ *   - calls into the loop from a thread other than the one running it
+ *     (call_soon, call_later, call_at, add/remove_reader/writer, spawn,
+ *     set_debug) return ASYNC_EWRONGTHREAD instead of corrupting it
+ *     (call_soon_threadsafe remains the way in from other threads);
+ *   - every task records where it was spawned (the first caller outside
+ *     libasync; async_task_spawn_site), shown in the slow-step report, in
+ *     the default exception handler's "never retrieved" report and in the
+ *     dump;
+ *   - closing a loop with tasks still pending reports each one ("Task was
+ *     destroyed but it is pending", as asyncio) through the exception
+ *     handler;
+ *   - every task step goes through the loop (the direct task-to-task
+ *     switch is off), so each one is timed.
+ * Off, it costs one predictable branch per loop iteration, per spawn and
+ * per scheduling call.  Returns 0, ASYNC_EINVAL (NULL loop) or
+ * ASYNC_EWRONGTHREAD.
+ */
+ASYNC_API int async_loop_set_debug(async_loop *loop, bool enabled);
+/* asyncio's loop.get_debug(); false for NULL. */
+ASYNC_API bool async_loop_get_debug(const async_loop *loop);
+
+/* loop.slow_callback_duration, in nanoseconds (default 100 ms).  Returns 0
+ * or ASYNC_EINVAL (NULL loop); the getter returns 0 for NULL. */
+ASYNC_API int async_loop_set_slow_callback_duration(async_loop *loop,
+                                                    uint64_t ns);
+ASYNC_API uint64_t async_loop_slow_callback_duration(const async_loop *loop);
+
+/* Where debug mode's reports go (NULL: stderr, the default); the stream is
+ * borrowed and must outlive its use.  asyncio logs them instead.  Returns
+ * 0 or ASYNC_EINVAL (NULL loop). */
+ASYNC_API int async_loop_set_debug_output(async_loop *loop, FILE *out);
+
+/* The code address t was spawned from (debug mode), or NULL (not in debug
+ * mode, or NULL t).  async_debug_dump resolves it to a name. */
+ASYNC_API void *async_task_spawn_site(const async_task *t);
+
 #ifdef __cplusplus
 }
 #endif

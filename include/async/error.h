@@ -53,6 +53,7 @@ extern "C" {
     X(ESHUTDOWN, -4011, "object is shut down")                                \
     X(ENOTHELD, -4012, "lock is not acquired")                                \
     X(EFAILED, -4013, "operation failed")                                     \
+    X(EWRONGTHREAD, -4014, "called from a thread other than the loop's")     \
     X(EAI_NONAME, -4101, "name or service not known")                         \
     X(EAI_AGAIN, -4102, "temporary failure in name resolution")               \
     X(EAI_FAIL, -4103, "non-recoverable failure in name resolution")          \

@@ -16,6 +16,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <async.h>
 
@@ -318,11 +319,38 @@ struct async_loop {
     size_t nfutures;               /* live futures and tasks pointing here */
     bool freed;                    /* async_loop_free ran; the struct stays
                                       until nfutures drops to 0 */
+    bool debug;                    /* debug mode (src/debug/debugmode.c) */
+    uint64_t slow_ns;              /* debug: a step longer than this is reported */
+    FILE *debug_out;               /* debug: where reports go (NULL: stderr) */
+    pthread_t thread;              /* the thread running it (while running) */
 };
 
 /* The last future of a loop that async_loop_free already freed went away:
  * frees what was left of the loop. */
 void async__loop_release(async_loop *loop);
+
+/* Debug mode's check at the loop's entry points: ASYNC_EWRONGTHREAD when
+ * the loop runs on another thread, else 0.  Off: one predictable branch. */
+static inline int async__loop_check_thread(const async_loop *loop)
+{
+    if (__builtin_expect(loop->debug, 0) && loop->running &&
+        !pthread_equal(loop->thread, pthread_self()))
+        return ASYNC_EWRONGTHREAD;
+    return 0;
+}
+
+/* Debug mode (src/debug/debugmode.c): runs the items of one iteration,
+ * timing each and reporting the slow ones; ASYNC_DEBUG in the environment
+ * turns it on for new loops; where a spawn was called from. */
+void async__debug_run_ready(async_loop *loop);
+bool async__debug_env(void);
+void *async__debug_spawn_site(void);
+/* ", spawned at fn+0x1c (object)" for a spawn site, "" for NULL. */
+void async__debug_site(char *buf, size_t size, const void *site);
+/* The task a ready-queue item resumes, or NULL (task.c). */
+struct async_task *async__task_of(async__runnable *r);
+/* The callback a ready-queue item calls, or NULL (loop.c). */
+async_callback async__handle_callback(async__runnable *r);
 
 /* ---- the ready queue, inline ------------------------------------------------- */
 
@@ -363,7 +391,7 @@ async__loop_next_ready(async_loop *loop, void (*kind)(async__runnable *, bool))
     if (!r || r->run != kind)
         return NULL;
     if (loop->todo == 0) {
-        if (loop->nwatched || loop->stopping ||
+        if (loop->nwatched || loop->stopping || loop->debug ||
             async__timer_heap_min(&loop->timers) ||
             atomic_load_explicit(&loop->ts_pending, memory_order_relaxed))
             return NULL;

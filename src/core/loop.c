@@ -125,6 +125,14 @@ void async_handle_unref(async_handle *h)
         handle_unref(h);
 }
 
+static void handle_run(async__runnable *r, bool drop);
+
+async_callback async__handle_callback(async__runnable *r)
+{
+    return r->run == handle_run ? async__container_of(r, async_handle, run)->cb
+                                : NULL;
+}
+
 static void handle_run(async__runnable *r, bool drop)
 {
     async_handle *h = async__container_of(r, async_handle, run);
@@ -187,7 +195,7 @@ static int check_schedule(async_loop *loop, async_callback cb)
         return ASYNC_EINVAL;
     if (loop->closed)
         return ASYNC_ECLOSED;
-    return 0;
+    return async__loop_check_thread(loop);
 }
 
 /* Hands the optional user reference out. */
@@ -339,10 +347,17 @@ void async_loop_default_exception_handler(async_loop *loop,
     if (!ctx)
         return;
     const char *task = ctx->task ? async_task_name(ctx->task) : NULL;
-    fprintf(stderr, "libasync: %s: %s (%s)%s%s\n",
-            ctx->message ? ctx->message : "error", async_strerror(ctx->error),
-            async_err_name(ctx->error), task ? " in task " : "",
-            task ? task : "");
+    char site[256];
+    async__debug_site(site, sizeof site, ctx->task ? ctx->task->spawn_site : NULL);
+    if (ctx->error)
+        fprintf(stderr, "libasync: %s: %s (%s)%s%s%s\n",
+                ctx->message ? ctx->message : "error",
+                async_strerror(ctx->error), async_err_name(ctx->error),
+                task ? " in task " : "", task ? task : "", site);
+    else
+        fprintf(stderr, "libasync: %s%s%s%s\n",
+                ctx->message ? ctx->message : "error", task ? ": task " : "",
+                task ? task : "", site);
 }
 
 void async_loop_call_exception_handler(async_loop *loop,
@@ -596,6 +611,9 @@ static int loop_remove_watcher(async_loop *loop, int fd, unsigned which)
 {
     if (!loop)
         return ASYNC_EINVAL;
+    int rc = async__loop_check_thread(loop);
+    if (rc)
+        return rc;
     async__fdw *w = fd >= 0 ? fdw_get(loop, fd, false) : NULL;
     async_handle **slot = NULL;
     if (w)
@@ -671,6 +689,8 @@ int async_loop_new(async_loop **out)
     async__timer_heap_init(&loop->timers);
     async__list_init(&loop->tasks);
     loop->now = monotonic_ns();
+    loop->slow_ns = 100 * 1000 * 1000;
+    loop->debug = async__debug_env();
     *out = loop;
     return 0;
 }
@@ -745,6 +765,10 @@ static int loop_run_once(async_loop *loop)
         fdw_dispatch(loop, events[i].data, events[i].events);
     loop_take_threadsafe(loop);
     loop_fire_timers(loop);
+    if (loop->debug) {
+        async__debug_run_ready(loop);
+        return 0;
+    }
     /* Only what is ready now; anything scheduled while running waits for
      * the next iteration, so a callback that reschedules itself cannot
      * starve I/O. */
@@ -760,6 +784,7 @@ static int loop_run_once(async_loop *loop)
 static void loop_enter(async_loop *loop)
 {
     loop->running = true;
+    loop->thread = pthread_self();
     running_loop = loop;
 }
 

@@ -141,6 +141,11 @@ static void task_run(async__runnable *r, bool drop)
         task_retire(async__container_of(back, async_task, coro));
 }
 
+struct async_task *async__task_of(async__runnable *r)
+{
+    return r->run == task_run ? async__container_of(r, async_task, run) : NULL;
+}
+
 /* task_switch_out's rare case: the next ready task has not started yet
  * (it may have been cancelled before its first step). */
 static __attribute__((noinline)) void task_switch_out_slow(async_task *t,
@@ -239,6 +244,9 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
         return ASYNC_EINVAL;
     if (loop->closed)
         return ASYNC_ECLOSED;
+    int rc = async__loop_check_thread(loop);
+    if (rc)
+        return rc;
     /* No calloc or memset: task_init_fields sets every field that the
      * init functions below do not. */
     async_task *t = async__objcache_get(&task_cache, sizeof(async_task));
@@ -249,8 +257,7 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
         async__objcache_put(&task_cache, t);
         return ASYNC_ENOMEM;
     }
-    int rc = async__coro_init(&t->coro, task_main, t,
-                              opts ? opts->stack_size : 0);
+    rc = async__coro_init(&t->coro, task_main, t, opts ? opts->stack_size : 0);
     if (rc) {
         free(t->name);
         async__objcache_put(&task_cache, t);
@@ -266,6 +273,8 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
     t->autoname[0] = '\0';
     t->coro.name = t->name;
     t->coro.id = t->id;
+    if (loop->debug)
+        t->spawn_site = async__debug_spawn_site();
     async__list_push_back(&loop->tasks, &t->link);
     loop->ntasks++;
     atomic_fetch_add(&live_tasks, 1);
@@ -532,8 +541,13 @@ static void task_kill(async_task *t)
 void async__tasks_kill_all(async_loop *loop)
 {
     async__list *n;
-    for (n = loop->tasks.next; n != &loop->tasks; n = n->next)
-        task_kill(async__container_of(n, async_task, link));
+    for (n = loop->tasks.next; n != &loop->tasks; n = n->next) {
+        async_task *t = async__container_of(n, async_task, link);
+        if (loop->debug) /* asyncio: "Task was destroyed but it is pending!" */
+            async__loop_report(loop, "Task was destroyed but it is pending",
+                               0, t, NULL);
+        task_kill(t);
+    }
     while ((n = loop->tasks.next) != &loop->tasks)
         task_retire(async__container_of(n, async_task, link));
 }
