@@ -180,11 +180,9 @@ ASYNC_API int async_debug_dump_on_signal(async_loop *loop, int signo, int fd);
  *     (call_soon_threadsafe remains the way in from other threads);
  *   - every task records where it was spawned (the first caller outside
  *     libasync; async_task_spawn_site), shown in the slow-step report, in
- *     the default exception handler's "never retrieved" report and in the
- *     dump;
- *   - closing a loop with tasks still pending reports each one ("Task was
- *     destroyed but it is pending", as asyncio) through the exception
- *     handler;
+ *     the dump and in the default exception handler's reports about a task
+ *     ("Task exception was never retrieved", "Task was destroyed but it is
+ *     pending!");
  *   - every task step goes through the loop (the direct task-to-task
  *     switch is off), so each one is timed.
  * Off, it costs one predictable branch per loop iteration, per spawn and

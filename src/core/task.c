@@ -541,13 +541,8 @@ static void task_kill(async_task *t)
 void async__tasks_kill_all(async_loop *loop)
 {
     async__list *n;
-    for (n = loop->tasks.next; n != &loop->tasks; n = n->next) {
-        async_task *t = async__container_of(n, async_task, link);
-        if (loop->debug) /* asyncio: "Task was destroyed but it is pending!" */
-            async__loop_report(loop, "Task was destroyed but it is pending",
-                               0, t, NULL);
-        task_kill(t);
-    }
+    for (n = loop->tasks.next; n != &loop->tasks; n = n->next)
+        task_kill(async__container_of(n, async_task, link));
     while ((n = loop->tasks.next) != &loop->tasks)
         task_retire(async__container_of(n, async_task, link));
 }
