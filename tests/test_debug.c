@@ -9,13 +9,17 @@
  * call (no tail call), and the executable is linked with -rdynamic: that is
  * what puts their names in the backtraces.
  */
+#include <dlfcn.h>
+#include <pthread.h>
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -536,6 +540,299 @@ static void test_bad_input(void **state)
     assert_string_equal(async_task_state_name(ASYNC_TASK_NEW), "new");
 }
 
+/* ---- debug mode ------------------------------------------------------------- */
+
+#define MS 1000000ULL
+
+static void spin_ms(unsigned ms)
+{
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &b);
+    while ((uint64_t)(b.tv_sec - a.tv_sec) * 1000000000ULL + (uint64_t)b.tv_nsec -
+               (uint64_t)a.tv_nsec < ms * MS);
+}
+
+NOINLINE int dbgt_busy_callback(void *arg);
+NOINLINE int dbgt_busy_callback(void *arg)
+{
+    (void)arg;
+    spin_ms(30);
+    dbgt_sink = 1;
+    return 0;
+}
+
+NOINLINE int dbgt_busy_body(void *arg, void **result);
+NOINLINE int dbgt_busy_body(void *arg, void **result)
+{
+    (void)result;
+    int rc = async_yield();     /* the next step is resumed here */
+    dbgt_sink = rc;
+    spin_ms(arg ? 30 : 0);
+    return rc;
+}
+
+NOINLINE int dbgt_spawner(async_loop *loop, async_task **t, bool busy);
+NOINLINE int dbgt_spawner(async_loop *loop, async_task **t, bool busy)
+{
+    async_task_opts o = {.name = "busy"};
+    int rc = async_loop_spawn(loop, t, dbgt_busy_body, busy ? &o : NULL, &o);
+    dbgt_sink = rc;
+    return rc;
+}
+
+static char *debug_out_buf;
+static size_t debug_out_len;
+
+static FILE *capture_debug_output(void)
+{
+    FILE *f = open_memstream(&debug_out_buf, &debug_out_len);
+    assert_non_null(f);
+    assert_int_equal(async_loop_set_debug_output(L, f), 0);
+    return f;
+}
+
+static char *end_capture(FILE *f)
+{
+    assert_int_equal(async_loop_set_debug_output(L, NULL), 0);
+    fclose(f);
+    char *out = debug_out_buf;
+    debug_out_buf = NULL;
+    return out;
+}
+
+static void test_debug_mode_switch(void **state)
+{
+    (void)state;
+    assert_false(async_loop_get_debug(L));
+    assert_int_equal(async_loop_slow_callback_duration(L), 100 * MS);
+    assert_int_equal(async_loop_set_debug(L, true), 0);
+    assert_true(async_loop_get_debug(L));
+    assert_int_equal(async_loop_set_slow_callback_duration(L, 5 * MS), 0);
+    assert_int_equal(async_loop_slow_callback_duration(L), 5 * MS);
+    assert_int_equal(async_loop_set_debug(NULL, true), ASYNC_EINVAL);
+    assert_false(async_loop_get_debug(NULL));
+    assert_int_equal(async_loop_set_slow_callback_duration(NULL, 1), ASYNC_EINVAL);
+    assert_int_equal(async_loop_set_debug_output(NULL, NULL), ASYNC_EINVAL);
+    assert_null(async_task_spawn_site(NULL));
+    /* the environment turns it on for new loops */
+    async_loop *l2;
+    setenv("ASYNC_DEBUG", "1", 1);
+    assert_int_equal(async_loop_new(&l2), 0);
+    assert_true(async_loop_get_debug(l2));
+    assert_int_equal(async_loop_free(l2), 0);
+    setenv("ASYNC_DEBUG", "0", 1);
+    assert_int_equal(async_loop_new(&l2), 0);
+    assert_false(async_loop_get_debug(l2));
+    assert_int_equal(async_loop_free(l2), 0);
+    unsetenv("ASYNC_DEBUG");
+}
+
+static void test_slow_callback(void **state)
+{
+    (void)state;
+    assert_int_equal(async_loop_set_debug(L, true), 0);
+    assert_int_equal(async_loop_set_slow_callback_duration(L, 10 * MS), 0);
+    FILE *f = capture_debug_output();
+    assert_int_equal(async_loop_call_soon(L, dbgt_busy_callback, NULL, NULL), 0);
+    async_loop_stop(L);
+    assert_int_equal(async_loop_run_forever(L), 0);
+    char *out = end_capture(f);
+    assert_non_null(strstr(out, "libasync: slow callback ("));
+    assert_non_null(strstr(out, "threshold 10.000 ms): dbgt_busy_callback+0x"));
+    free(out);
+}
+
+static void test_slow_task_step(void **state)
+{
+    (void)state;
+    assert_int_equal(async_loop_set_debug(L, true), 0);
+    assert_int_equal(async_loop_set_slow_callback_duration(L, 10 * MS), 0);
+    FILE *f = capture_debug_output();
+    async_task *t;
+    assert_int_equal(dbgt_spawner(L, &t, true), 0);
+    assert_int_equal(async_loop_run_until_complete(L, t, NULL), 0);
+    async_task_unref(t);
+    char *out = end_capture(f);
+    /* the first step (up to the yield) is fast; the second is slow */
+    assert_null(strstr(out, "(its first step)"));
+    assert_non_null(strstr(out, "libasync: slow task step ("));
+    assert_non_null(strstr(out, "task \"busy\" #1, spawned at dbgt_spawner+0x"));
+    const char *resumed = strstr(out, "resumed at:\n");
+    assert_non_null(resumed);
+    assert_non_null(strstr(resumed, "dbgt_busy_body+0x"));
+    free(out);
+}
+
+static void test_fast_steps_not_reported(void **state)
+{
+    (void)state;
+    assert_int_equal(async_loop_set_debug(L, true), 0);
+    FILE *f = capture_debug_output();
+    async_task *t;
+    assert_int_equal(dbgt_spawner(L, &t, false), 0);
+    assert_int_equal(async_loop_call_soon(L, dbgt_busy_callback, NULL, NULL), 0);
+    assert_int_equal(async_loop_run_until_complete(L, t, NULL), 0);
+    async_task_unref(t);
+    char *out = end_capture(f);
+    assert_string_equal(out, ""); /* 30 ms < the default 100 ms */
+    free(out);
+    /* debug mode off: a slow step is not reported */
+    assert_int_equal(async_loop_set_debug(L, false), 0);
+    assert_int_equal(async_loop_set_slow_callback_duration(L, 1 * MS), 0);
+    f = capture_debug_output();
+    assert_int_equal(async_loop_call_soon(L, dbgt_busy_callback, NULL, NULL), 0);
+    async_loop_stop(L);
+    assert_int_equal(async_loop_run_forever(L), 0);
+    out = end_capture(f);
+    assert_string_equal(out, "");
+    free(out);
+}
+
+static void test_spawn_site(void **state)
+{
+    (void)state;
+    async_task *t;
+    assert_int_equal(dbgt_spawner(L, &t, false), 0);
+    assert_null(async_task_spawn_site(t)); /* debug mode off */
+    assert_int_equal(async_loop_run_until_complete(L, t, NULL), 0);
+    async_task_unref(t);
+    assert_int_equal(async_loop_set_debug(L, true), 0);
+    assert_int_equal(dbgt_spawner(L, &t, false), 0);
+    void *site = async_task_spawn_site(t);
+    assert_non_null(site);
+    Dl_info d;
+    assert_true(dladdr((char *)site - 1, &d) != 0);
+    assert_non_null(d.dli_sname);
+    assert_string_equal(d.dli_sname, "dbgt_spawner");
+    int rc;
+    char *dump = dump_string(0, &rc);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(dump, "\"busy\" #2 new, spawned at dbgt_spawner+0x"));
+    free(dump);
+    assert_int_equal(async_loop_run_until_complete(L, t, NULL), 0);
+    async_task_unref(t);
+}
+
+/* Calls from another thread while the loop runs. */
+typedef struct intruder {
+    int rc_soon, rc_later, rc_spawn, rc_reader, rc_debug, rc_threadsafe;
+    int fd;                 /* written when done */
+} intruder;
+
+static int noop_cb(void *arg)
+{
+    (void)arg;
+    return 0;
+}
+
+static void *intrude(void *arg)
+{
+    intruder *in = arg;
+    in->rc_soon = async_loop_call_soon(L, noop_cb, NULL, NULL);
+    in->rc_later = async_loop_call_later(L, 1, noop_cb, NULL, NULL);
+    in->rc_spawn = async_loop_spawn(L, NULL, dbgt_busy_body, NULL, NULL);
+    in->rc_reader = async_loop_add_reader(L, in->fd, noop_cb, NULL);
+    in->rc_debug = async_loop_set_debug(L, false);
+    in->rc_threadsafe = async_loop_call_soon_threadsafe(L, noop_cb, NULL);
+    ssize_t n = write(in->fd, "x", 1);
+    (void)n;
+    return NULL;
+}
+
+static int host_body(void *arg, void **result)
+{
+    (void)result;
+    intruder *in = arg;
+    int p[2];
+    if (pipe(p))
+        return ASYNC_EFAILED;
+    async_set_nonblocking(p[0]);
+    in->fd = p[1];
+    pthread_t th;
+    int rc = pthread_create(&th, NULL, intrude, in) ? ASYNC_EFAILED : 0;
+    char c;
+    if (rc == 0) {
+        rc = (int)async_read(p[0], &c, 1) == 1 ? 0 : ASYNC_EFAILED;
+        pthread_join(th, NULL);
+    }
+    close(p[0]);
+    close(p[1]);
+    return rc;
+}
+
+static void test_wrong_thread(void **state)
+{
+    (void)state;
+    assert_int_equal(async_loop_set_debug(L, true), 0);
+    intruder in;
+    memset(&in, 0, sizeof in);
+    async_task *t;
+    assert_int_equal(async_loop_spawn(L, &t, host_body, &in, NULL), 0);
+    assert_int_equal(async_loop_run_until_complete(L, t, NULL), 0);
+    async_task_unref(t);
+    assert_int_equal(in.rc_soon, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_later, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_spawn, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_reader, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_debug, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_threadsafe, 0);
+    assert_true(async_loop_get_debug(L));
+    assert_string_equal(async_err_name(ASYNC_EWRONGTHREAD), "EWRONGTHREAD");
+    /* let the threadsafe callback run */
+    async_loop_stop(L);
+    assert_int_equal(async_loop_run_forever(L), 0);
+}
+
+static int signal_body(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    raise(SIGUSR1);
+    /* the dump runs as a loop callback while this task sleeps */
+    return dbgt_sleep_here() == 0 ? 0 : ASYNC_EFAILED;
+}
+
+static int short_sleep_body(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = async_sleep(20 * MS);
+    dbgt_sink = rc;
+    return rc;
+}
+
+static void test_dump_on_signal(void **state)
+{
+    (void)state;
+    int p[2];
+    assert_int_equal(pipe(p), 0);
+    assert_int_equal(async_debug_dump_on_signal(L, SIGUSR1, p[1]), 0);
+    async__loop_use_virtual_clock(L, 0);
+    async_task *t, *s;
+    async_task_opts o = {.name = "raiser"};
+    assert_int_equal(async_loop_spawn(L, &s, short_sleep_body, NULL, NULL), 0);
+    assert_int_equal(async_loop_spawn(L, &t, signal_body, NULL, &o), 0);
+    (void)s;
+    assert_int_equal(async_loop_run_until_complete(L, t, NULL), 0);
+    async_task_unref(t);
+    async_task_unref(s);
+    assert_int_equal(async_debug_dump_on_signal(L, SIGUSR1, -1), 0);
+    assert_int_equal(async_debug_dump_on_signal(L, SIGUSR1, -1), ASYNC_ENOENT);
+    assert_int_equal(async_debug_dump_on_signal(NULL, SIGUSR1, 1), ASYNC_EINVAL);
+    close(p[1]);
+    static char buf[65536];
+    size_t len = 0;
+    ssize_t n;
+    while ((n = read(p[0], buf + len, sizeof buf - 1 - len)) > 0)
+        len += (size_t)n;
+    buf[len] = '\0';
+    close(p[0]);
+    assert_non_null(strstr(buf, "\"raiser\" #2 suspended on sleep"));
+    assert_true(task_section_has(buf, "raiser", "dbgt_sleep_here"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -544,6 +841,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_dump_from_task, setup, teardown),
         cmocka_unit_test_setup_teardown(test_dump_from_callback, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_debug_mode_switch, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_slow_task_step, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_fast_steps_not_reported, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_spawn_site, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wrong_thread, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_dump_on_signal, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,12 +84,13 @@ int async__task_backtrace(async_task *t, void **pcs, int max)
 #endif
 }
 
-void async__dbg_symbol(async__dbg_out *o, void *pc)
+/* Names code address pc; `ret`: pc is a return address. */
+static void dbg_name(async__dbg_out *o, void *pc, bool ret)
 {
     Dl_info di;
     /* A return address may lie just past the end of the calling function
      * (a call to a noreturn function): look up the byte before it. */
-    if (!pc || !dladdr((char *)pc - 1, &di)) {
+    if (!pc || !dladdr((char *)pc - ret, &di)) {
         async__dbg_printf(o, "%p", pc);
         return;
     }
@@ -102,4 +103,14 @@ void async__dbg_symbol(async__dbg_out *o, void *pc)
     else
         async__dbg_printf(o, "%p (%s+0x%lx)", pc, obj,
                           (unsigned long)((char *)pc - (char *)di.dli_fbase));
+}
+
+void async__dbg_symbol(async__dbg_out *o, void *pc)
+{
+    dbg_name(o, pc, true);
+}
+
+void async__dbg_function(async__dbg_out *o, void *fn)
+{
+    dbg_name(o, fn, false);
 }

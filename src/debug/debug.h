@@ -26,6 +26,8 @@ void async__dbg_printf(async__dbg_out *o, const char *fmt, ...)
 /* Writes "function+0xoff (object)" for a code address, or the address and
  * "(object+0xoff)" where the symbol table has no name for it. */
 void async__dbg_symbol(async__dbg_out *o, void *pc);
+/* The same for a function's address (not a return address). */
+void async__dbg_function(async__dbg_out *o, void *fn);
 
 /* Fills *info for t (see async_task_info). */
 void async__task_info(struct async_task *t, async_task_info *info);

@@ -71,14 +71,19 @@ void *async_task_spawn_site(const async_task *t)
 
 /* ---- spawn sites ---------------------------------------------------------- */
 
-/* True if pc is code of libasync itself: in its shared object, or (linked
- * statically, where only names tell) in a function named async_*. */
-static bool in_library(void *pc, const Dl_info *self, bool shared)
+/* Whether pc is code of libasync itself: 1 yes, 0 no, -1 cannot tell (a
+ * statically linked program, where only names tell, and pc has none, e.g.
+ * a compiler-split "async_loop_spawn.part.0"). */
+static int in_library(void *pc, const Dl_info *self, bool shared)
 {
     Dl_info d;
     if (!dladdr((char *)pc - 1, &d) || d.dli_fbase != self->dli_fbase)
-        return false;
-    return shared || (d.dli_sname && strncmp(d.dli_sname, "async_", 6) == 0);
+        return 0;
+    if (shared)
+        return 1;
+    if (!d.dli_sname)
+        return -1;
+    return strncmp(d.dli_sname, "async_", 6) == 0;
 }
 
 void *async__debug_spawn_site(void)
@@ -90,12 +95,13 @@ void *async__debug_spawn_site(void)
         return n > 2 ? pcs[2] : NULL;
     bool shared = self.dli_fname && strstr(self.dli_fname, "libasync") &&
                   strstr(self.dli_fname, ".so");
-    /* pcs[0] is in this function; the first frame outside the library is
-     * the code that called spawn. */
+    /* pcs[0] is this function; the spawn site is the first frame known to
+     * be outside the library.  With no names at all (static, without
+     * -rdynamic) take the caller of the spawn call, assuming a direct one. */
     for (int i = 1; i < n; i++)
-        if (!in_library(pcs[i], &self, shared))
+        if (in_library(pcs[i], &self, shared) == 0)
             return pcs[i];
-    return NULL;
+    return n > 2 ? pcs[2] : NULL;
 }
 
 void async__debug_site(char *buf, size_t size, const void *site)
@@ -138,7 +144,7 @@ static void report_slow(async_loop *loop, const step *s, uint64_t ns)
                       (double)loop->slow_ns / 1e6);
     if (!s->task) {
         async__dbg_printf(&o, ": ");
-        async__dbg_symbol(&o, s->fn);
+        async__dbg_function(&o, s->fn);
         async__dbg_printf(&o, "\n");
         fflush(o.file);
         return;
