@@ -218,7 +218,7 @@ static void test_bad_input(void **state)
     async_handle *h = NULL;
     assert_int_equal(async_loop_call_soon(NULL, nop, NULL, &h), ASYNC_EINVAL);
     assert_int_equal(async_loop_call_soon(L, NULL, NULL, &h), ASYNC_EINVAL);
-    assert_int_equal(async_loop_call_later(L, -1, nop, NULL, &h), ASYNC_EINVAL);
+    assert_int_equal(async_loop_call_later(L, -1, NULL, NULL, &h), ASYNC_EINVAL);
     assert_int_equal(async_loop_call_later(NULL, 1, nop, NULL, &h), ASYNC_EINVAL);
     assert_int_equal(async_loop_call_at(L, 0, NULL, NULL, &h), ASYNC_EINVAL);
     assert_int_equal(async_loop_call_soon_threadsafe(NULL, nop, NULL), ASYNC_EINVAL);

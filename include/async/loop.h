@@ -142,8 +142,9 @@ ASYNC_API int async_loop_call_soon(async_loop *loop, async_callback cb,
 /*
  * Schedules cb(arg) after `delay` nanoseconds (call_later) or at loop time
  * `when` (call_at).  A timer never fires early; equal deadlines fire in the
- * order they were scheduled.  Errors as call_soon, plus ASYNC_EINVAL for a
- * negative delay.
+ * order they were scheduled.  A negative delay (or a `when` already
+ * past) runs the callback at the next iteration, as in asyncio.  Errors as
+ * call_soon.
  */
 ASYNC_API int async_loop_call_later(async_loop *loop, int64_t delay,
                                     async_callback cb, void *arg,
@@ -154,8 +155,14 @@ ASYNC_API int async_loop_call_at(async_loop *loop, uint64_t when,
 
 /*
  * Schedules cb(arg) from any thread and wakes the loop if it is blocked
- * polling.  Returns 0, ASYNC_EINVAL, ASYNC_ECLOSED or ASYNC_ENOMEM.  The
- * loop must not be freed while other threads may still call this.
+ * polling.  Called on the thread running the loop (from a callback or a
+ * task), it keeps FIFO order with call_soon.  From other threads the
+ * callbacks run in the order the calls were accepted, after what was
+ * already ready when the loop takes them (at the start of an iteration);
+ * the same holds for calls made on the loop's thread while it is not
+ * running.  Returns 0, ASYNC_EINVAL, ASYNC_ECLOSED or ASYNC_ENOMEM; no
+ * handle (asyncio returns one).  The loop must not be freed while other
+ * threads may still call this.
  */
 ASYNC_API int async_loop_call_soon_threadsafe(async_loop *loop,
                                               async_callback cb, void *arg);

@@ -217,6 +217,19 @@ ASYNC_API int async_shield_enter(void);
 ASYNC_API int async_shield_leave(void);
 
 /*
+ * asyncio.shield(f): awaits f like async_future_await, but a cancellation
+ * of the awaiting task is not passed on: the await returns ASYNC_ECANCELED
+ * at once and f keeps running (keep a reference to it to see its outcome;
+ * an error it ends with later counts as retrieved, as in asyncio).  A
+ * deadline scope expiring returns ASYNC_ETIMEDOUT the same way.  If f
+ * itself is cancelled the result is ASYNC_ECANCELED, as in asyncio.  Use
+ * async_task_future(t) for a task.  Errors as async_future_await.  The
+ * shield *scope* (async_shield_enter/leave) is the other tool: it protects
+ * the current task's own cleanup code instead of an awaitable.
+ */
+ASYNC_API int async_shield(async_future *f, void **result);
+
+/*
  * Deadline scope (asyncio.timeout): until the matching pop, any suspension
  * point of the current task that is still waiting at loop time `deadline`
  * returns ASYNC_ETIMEDOUT (and keeps doing so until the pop).  Scopes nest;
@@ -226,11 +239,24 @@ ASYNC_API int async_shield_leave(void);
 ASYNC_API int async_deadline_push(uint64_t deadline);
 ASYNC_API int async_deadline_pop(void);
 
+/* async_wait_for's "no time-out" (asyncio's timeout=None). */
+#define ASYNC_NO_TIMEOUT INT64_MAX
+
 /*
- * asyncio.wait_for: awaits f for at most `timeout` ns.  On time-out it
- * cancels f (a task gets a cancel request, a future is cancelled), waits for
- * it to finish, and returns ASYNC_ETIMEDOUT; otherwise f's outcome.  Errors
- * of async_future_await, plus ASYNC_EINVAL for a negative timeout.
+ * asyncio.wait_for (CPython 3.12 semantics): awaits f for at most `timeout`
+ * ns.  On time-out it cancels f (a task gets a cancel request, a future is
+ * cancelled), waits for it to finish, and returns ASYNC_ETIMEDOUT;
+ * otherwise f's outcome.  Details, as asyncio's:
+ * - timeout <= 0 times out at once unless f is already done;
+ *   ASYNC_NO_TIMEOUT waits as async_future_await does;
+ * - if f finished in the same loop iteration the timeout fired, f's
+ *   outcome wins;
+ * - if f survives the cancel with a result, that result is returned (0);
+ *   if cancelling makes f fail with another error, that error is returned
+ *   instead of ASYNC_ETIMEDOUT;
+ * - if the calling task is cancelled, f is cancelled and waited for, and
+ *   the call returns ASYNC_ECANCELED (or f's other error).
+ * Errors of async_future_await.
  */
 ASYNC_API int async_wait_for(async_future *f, int64_t timeout, void **result);
 
@@ -247,7 +273,9 @@ ASYNC_API int async_wait_for(async_future *f, int64_t timeout, void **result);
  * its error, ASYNC_ECANCELED, or ASYNC_EPENDING for a child still running
  * when gather returned early).
  * Default: returns 0 when all succeeded, or the first error as soon as one
- * child fails (the others keep running).  With ASYNC_GATHER_ALL it waits for
+ * child fails (the others keep running; an error they end with later
+ * counts as retrieved, as asyncio's gather retrieves every child's
+ * exception, so no "never retrieved" report).  With ASYNC_GATHER_ALL it waits for
  * every child and returns 0; the errors are in errors[].  If the awaiting
  * task is cancelled, gather cancels every unfinished child, waits for them
  * and returns ASYNC_ECANCELED.  n == 0 returns 0 at once.  Also

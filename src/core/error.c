@@ -25,6 +25,8 @@ const char *async_err_name(int err)
 #define ASYNC__ERR_NAME(name, value, msg) case value: return #name;
         ASYNC_ERRNO_MAP(ASYNC__ERR_NAME)
 #undef ASYNC__ERR_NAME
+    case 0:
+        return "OK";
     default:
         return "UNKNOWN";
     }

@@ -286,6 +286,32 @@ int async__future_wait_shielded(async_task *t, async_future *f, int rc)
     return rc;
 }
 
+int async_shield(async_future *f, void **result)
+{
+    if (!f)
+        return ASYNC_EINVAL;
+    async_task *t = async__task_current();
+    if (!t)
+        return ASYNC_ENOTTASK;
+    if (f == &t->fut)
+        return ASYNC_EDEADLK;
+    if (f->loop != t->fut.loop)
+        return ASYNC_EWRONGLOOP;
+    async_future_ref(f);
+    t->fut_waiter = f; /* released if the task is killed; never cancelled */
+    t->shielding = true;
+    int rc = async__future_wait(f);
+    t->shielding = false;
+    t->fut_waiter = NULL;
+    if (rc == 0)
+        rc = async_future_result(f, result);
+    else
+        f->retrieve_on_done = true; /* asyncio's shield retrieves the inner
+                                       exception once the outer is gone */
+    async_future_unref(f);
+    return rc;
+}
+
 int async_future_await(async_future *f, void **result)
 {
     if (!f)

@@ -165,6 +165,12 @@ int async_gather(async_future *const *futs, size_t n, unsigned flags,
         return rc;
     }
     gather_collect(&mw, results, errors);
+    /* asyncio's gather retrieves every child's exception from its done
+     * callback, even after the outer future is done: children still
+     * running (fail-fast return) never report "never retrieved". */
+    for (size_t i = 0; i < n; i++)
+        if (!async_future_done(futs[i]))
+            futs[i]->retrieve_on_done = true;
     return mw.fail_fast ? mw.first_error : 0;
 }
 
@@ -172,7 +178,10 @@ static uint64_t deadline_after(async_task *t, int64_t timeout)
 {
     if (timeout < 0)
         return ASYNC__FOREVER;
-    return async__loop_now(t->fut.loop) + (uint64_t)timeout;
+    uint64_t now = async__loop_now(t->fut.loop);
+    if ((uint64_t)timeout >= ASYNC__FOREVER - now)
+        return ASYNC__FOREVER;
+    return now + (uint64_t)timeout;
 }
 
 int async_wait_any(async_future *const *futs, size_t n, int64_t timeout,
@@ -197,23 +206,48 @@ int async_wait_any(async_future *const *futs, size_t n, int64_t timeout,
     return rc;
 }
 
+/* wait_for's outcome once the inner work, cancelled because of `rc`
+ * (ASYNC_ETIMEDOUT or ASYNC_ECANCELED), has finished (CPython 3.12): an
+ * inner result that survived the cancel wins a time-out; an inner error
+ * other than the cancellation is returned as is; else rc. */
+static int wait_for_outcome(async_future *f, int rc, void **result)
+{
+    void *res = NULL;
+    int inner = async_future_result(f, &res);
+    if (inner == 0 && rc == ASYNC_ETIMEDOUT) {
+        if (result)
+            *result = res;
+        return 0;
+    }
+    if (inner != 0 && inner != ASYNC_ECANCELED)
+        return inner;
+    return rc;
+}
+
 int async_wait_for(async_future *f, int64_t timeout, void **result)
 {
     async_task *t;
     int rc = multi_check(&f, f ? 1 : 0, &t);
     if (rc)
         return rc;
-    if (!f || timeout < 0)
+    if (!f)
         return ASYNC_EINVAL;
+    if (timeout == ASYNC_NO_TIMEOUT)
+        return async_future_await(f, result); /* asyncio: timeout=None */
     multi_node node;
     multi_wait mw = {.futs = &f, .n = 1, .remaining = 1, .first = SIZE_MAX,
                      .task = t};
     async_future_ref(f);
-    rc = multi_park(&mw, &node, deadline_after(t, timeout));
+    /* A timeout <= 0 is a deadline already past: the park times out at
+     * once unless f is done (CPython 3.12). */
+    rc = multi_park(&mw, &node, timeout <= 0 ? 0 : deadline_after(t, timeout));
+    if (rc == ASYNC_ETIMEDOUT && async_future_done(f))
+        rc = 0; /* f finished in the iteration the timeout fired: it wins */
     if (rc) {
         /* Timed out or we were cancelled: the inner work is cancelled too,
          * and we return only once it has finished. */
         multi_cancel_children(&mw);
+        rc = wait_for_outcome(f, rc, result);
     } else {
         rc = async_future_result(f, result);
     }

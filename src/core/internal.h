@@ -168,6 +168,8 @@ struct async_task {
     bool cancel_requested;    /* async_task_cancel was called */
     bool must_cancel;         /* a request no suspension point delivered
                                  yet: a plain return ends it cancelled */
+    bool shielding;           /* in async_shield: fut_waiter is not
+                                 cancelled with the task */
     unsigned cancel_count;    /* cancel requests not undone by uncancel */
     async_future *fut_waiter; /* the future async_future_await parks on
                                  (one reference), or NULL: a cancel goes

@@ -243,10 +243,11 @@ int async_loop_call_later(async_loop *loop, int64_t delay, async_callback cb,
     int rc = check_schedule(loop, cb);
     if (rc)
         return rc;
-    if (delay < 0)
-        return ASYNC_EINVAL;
-    return async_loop_call_at(loop, async__loop_now(loop) + (uint64_t)delay,
-                              cb, arg, handle);
+    uint64_t now = async__loop_now(loop);
+    /* asyncio: a negative delay is a deadline in the past, so the call
+     * runs at the next iteration. */
+    uint64_t when = delay < 0 ? now : now + (uint64_t)delay;
+    return async_loop_call_at(loop, when, cb, arg, handle);
 }
 
 int async_handle_cancel(async_handle *h)
@@ -314,6 +315,12 @@ int async_loop_call_soon_threadsafe(async_loop *loop, async_callback cb,
     c->cb = cb;
     c->arg = arg;
     c->loop = loop;
+    if (running_loop == loop) {
+        /* On the loop's own thread: straight into the ready queue, so the
+         * call keeps FIFO order with call_soon (asyncio uses one queue). */
+        async__loop_schedule(loop, &c->run);
+        return 0;
+    }
     int rc = async__loop_post_threadsafe(loop, &c->run);
     if (rc)
         free(c);
@@ -837,11 +844,35 @@ bool async_loop_is_closed(const async_loop *loop)
     return !loop || loop->closed;
 }
 
-/* Stops the loop once the future it waits for is done. */
+/* run_until_complete's watch on its future. */
+typedef struct run_until {
+    async__waiter w;      /* on the future's waiters (notify below) */
+    async_loop *loop;     /* the loop to stop */
+    async_handle *stop;   /* the scheduled stop call, or NULL */
+} run_until;
+
+static int run_until_stop(void *arg)
+{
+    return async_loop_stop(arg);
+}
+
+/*
+ * The future is done: stop the loop through a call_soon, as asyncio's
+ * _run_until_complete_cb does, so the loop runs one more iteration.
+ * Everything the completion scheduled (done callbacks added before it,
+ * tasks spawned just before a task returned) is already queued ahead of
+ * the stop and runs in that iteration.
+ */
+static void run_until_schedule_stop(run_until *ru)
+{
+    if (async_loop_call_soon(ru->loop, run_until_stop, ru->loop, &ru->stop))
+        async_loop_stop(ru->loop); /* out of memory: stop now */
+}
+
 static void run_until_notify(async__waiter *w, int rc)
 {
     (void)rc;
-    async_loop_stop(w->data);
+    run_until_schedule_stop(async__container_of(w, run_until, w));
 }
 
 int async_loop_run_future(async_loop *loop, async_future *f, void **result)
@@ -853,22 +884,28 @@ int async_loop_run_future(async_loop *loop, async_future *f, void **result)
         return ASYNC_EINVAL;
     if (f->loop != loop)
         return ASYNC_EWRONGLOOP;
-    if (!async_future_done(f)) {
-        async__waiter w;
-        async__waiter_init(&w, NULL);
-        w.notify = run_until_notify;
-        w.data = loop;
-        async__waiter_add(&w, &f->waiters);
-        async_future_ref(f);
-        rc = async_loop_run_forever(loop);
-        async__waiter_remove(&w);
-        bool done = async_future_done(f);
-        async_future_unref(f);
-        if (rc)
-            return rc;
-        if (!done)
-            return ASYNC_ESTOPPED;
+    run_until ru = {.loop = loop, .stop = NULL};
+    async__waiter_init(&ru.w, NULL);
+    ru.w.notify = run_until_notify;
+    if (async_future_done(f))
+        run_until_schedule_stop(&ru); /* asyncio runs one iteration too */
+    else
+        async__waiter_add(&ru.w, &f->waiters);
+    async_future_ref(f);
+    rc = async_loop_run_forever(loop);
+    async__waiter_remove(&ru.w);
+    if (ru.stop) {
+        /* Stopped by someone else first: the stop must not hit a later
+         * run of the loop. */
+        async_handle_cancel(ru.stop);
+        async_handle_unref(ru.stop);
     }
+    bool done = async_future_done(f);
+    async_future_unref(f);
+    if (rc)
+        return rc;
+    if (!done)
+        return ASYNC_ESTOPPED;
     return async_future_result(f, result);
 }
 

@@ -224,6 +224,7 @@ static void task_init_fields(async_task *t, async_fn fn, void *arg)
     t->queued = false;
     t->cancel_requested = false;
     t->must_cancel = false;
+    t->shielding = false;
     t->cancel_count = 0;
     t->fut_waiter = NULL;
     t->started = false;
@@ -378,7 +379,7 @@ int async_task_cancel(async_task *t)
     t->must_cancel = true;
     if (t->shield)
         return 0; /* delivered after the scope, by a suspension point */
-    if (t->parked && t->fut_waiter)
+    if (t->parked && t->fut_waiter && !t->shielding)
         async_future_cancel(t->fut_waiter); /* down the await chain: its
                                                completion wakes t */
     else if (t->parked)
