@@ -14,7 +14,10 @@
  *
  * Not ported, as they test Python-only features:
  *   LockTests.test_repr, EventTests.test_repr, ConditionTests.test_repr,
- *   SemaphoreTests.test_repr, BarrierTests.test_repr (repr strings);
+ *   SemaphoreTests.test_repr, BarrierTests.test_repr and
+ *   BarrierTests.test_draining_state (repr strings: the draining state
+ *   shows only there; test_blocking_tasks_while_draining and the reset /
+ *   abort cases below exercise it);
  *   LockTests.test_lock, SemaphoreTests.test_semaphore (the part that
  *   checks `await lock` is a TypeError), BarrierTests.test_barrier (the
  *   same for a barrier), LockTests.test_lock_by_with_statement (`with await

@@ -17,14 +17,13 @@
  *     returns, so cleanup that must wait does so in a shield scope;
  *   - an owner cancelled from outside whose children also failed gets the
  *     first child error and stays cancelled: CPython 3.13's rule (3.12
- *     raised CancelledError and dropped the child errors);
+ *     raised CancelledError and dropped the child errors; test_taskgroup_15
+ *     and _16 expect the ExceptionGroup from 3.13 on);
  *   - a nested group's failure is one error code, not a nested
  *     ExceptionGroup.
  *
  * Not ported:
- *   test_taskgroup_16 (a task awaiting a task whose owner is cancelled:
- *   covered by the test_tasks port, as it is about the await chain, not
- *   the group); test_taskgroup_20, _20a, _21a and _test_taskgroup_21
+ *   test_taskgroup_20, _20a, _21a and _test_taskgroup_21
  *   (KeyboardInterrupt / BaseException: Python's exception hierarchy, no C
  *   equivalent); test_taskgroup_task_context (contextvars);
  *   test_taskgroup_already_entered, test_taskgroup_double_enter and
@@ -619,6 +618,32 @@ static int case_tg_15(void *arg, void **result)
 }
 CASE(tg_15)
 
+/* runner() of test_taskgroup_16: awaits a task running runner_15's body. */
+static int runner_16(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    async_task *t = spawn(runner_15, 0);
+    return t ? await_task(t) : ASYNC_ENOMEM;
+}
+
+/* test_taskgroups.py: TestTaskGroup.test_taskgroup_16: as _15, one task
+ * down the await chain: cancelling the runner cancels the task it awaits
+ * (async_task_cancel), whose group then behaves as in _15. */
+static int case_tg_16(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    int rc = cancel_runner_soon(runner_16);
+    CHECK(rc == ZERO_DIVISION || rc == ASYNC_ECANCELED); /* async_task's rule */
+    CHECK(R.rc[2] == 0);
+    CHECK(R.rc[0] == ZERO_DIVISION);
+    CHECK(R.rc[1] == 1); /* the nested runner was cancelled by the chain */
+    CHECK(R.nerrors == 1 && errors_all(ZERO_DIVISION));
+    return 0;
+}
+CASE(tg_16)
+
 /* runner() of test_taskgroup_17: an empty group, a cancelled body. */
 static int runner_17(void *arg, void **result)
 {
@@ -1047,6 +1072,7 @@ int main(void)
         T(tg_13),
         T(tg_14),
         T(tg_15),
+        T(tg_16),
         T(tg_17),
         T(tg_18),
         T(tg_19),
