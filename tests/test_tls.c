@@ -11,7 +11,9 @@
  * sides); client certificates required / optional / accepted / rejected;
  * STARTTLS over a connection that spoke plaintext first, and back
  * (unwrap); close_notify both ways and an abrupt close; ALPN; TLS 1.2;
- * a read interrupted by its deadline loses nothing; config errors.
+ * a read interrupted by its deadline loses nothing; config errors; TLS
+ * streams: start_server / open_connection with a TLS option (ALPN, a wrong
+ * name refused) and start_tls on a live stream.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -937,6 +939,169 @@ static void test_read_deadline_loses_nothing(void **state)
     assert_int_equal(R.rc[1], 0);
 }
 
+/* ---- streams: start_server / open_connection with TLS, start_tls -------------- */
+
+/* Echoes lines; a "STARTTLS\n" line is answered "OK\n" and upgrades the
+ * stream (when arg is not NULL: plain server).  Records in R.rc[4] the
+ * handler's first failure. */
+static int stream_echo_handler(async_reader *r, async_writer *w, void *arg)
+{
+    for (;;) {
+        const char *line;
+        size_t len;
+        int rc = async_reader_readline(r, &line, &len, ASYNC_NO_DEADLINE);
+        if (rc < 0 || len == 0) {
+            if (rc < 0)
+                R.rc[4] = rc;
+            return 0;
+        }
+        if (arg && len == 9 && memcmp(line, "STARTTLS\n", 9) == 0) {
+            async_writer_write(w, "OK\n", 3);
+            rc = async_writer_drain(w, ASYNC_NO_DEADLINE);
+            if (rc == 0)
+                rc = async_writer_start_tls(w, R.scfg, NULL, ASYNC_NO_DEADLINE);
+            if (rc < 0)
+                return R.rc[4] = rc;
+            continue;
+        }
+        async_writer_write(w, line, len);
+        rc = async_writer_drain(w, ASYNC_NO_DEADLINE);
+        if (rc < 0)
+            return R.rc[4] = rc;
+    }
+}
+
+/* One line's round trip on a client stream: 0 when it came back. */
+static int stream_round_trip(async_reader *r, async_writer *w, const char *msg)
+{
+    async_writer_write(w, msg, strlen(msg));
+    int rc = async_writer_drain(w, ASYNC_NO_DEADLINE);
+    const char *line;
+    size_t len;
+    if (rc == 0)
+        rc = async_reader_readline(r, &line, &len, ASYNC_NO_DEADLINE);
+    if (rc == 0 && (len != strlen(msg) || memcmp(line, msg, len) != 0))
+        rc = ASYNC_EINVAL;
+    return rc;
+}
+
+static int stream_tls_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    async_server *srv;
+    async_server_opts so = {0};
+    so.tls = R.scfg;
+    R.rc[0] = async_start_server("127.0.0.1:0", stream_echo_handler, NULL,
+                                 &so, &srv);
+    if (R.rc[0] < 0)
+        return 0;
+    async_addr a;
+    char where[ASYNC_ADDR_STRLEN];
+    async_server_addr(srv, &a);
+    snprintf(where, sizeof(where), "localhost:%d", async_addr_port(&a));
+    async_connect_opts co = {0};
+    co.tls = R.ccfg;
+    co.timeout = 10 * ASYNC_SEC;
+    async_reader *r;
+    async_writer *w;
+    /* The name comes from the address string. */
+    R.rc[1] = async_open_connection(where, &co, &r, &w);
+    if (R.rc[1] == 0) {
+        R.rc[2] = stream_round_trip(r, w, "hello over tls\n");
+        async_tls *t = async_writer_tls(w);
+        const char *alpn = t ? async_tls_alpn(t) : NULL;
+        snprintf(R.text[0], sizeof(R.text[0]), "%s", alpn ? alpn : "(none)");
+        R.rc[3] = async_writer_close(w);
+        if (R.rc[3] == 0)
+            R.rc[3] = async_writer_wait_closed(w, async_deadline_in(5 * ASYNC_SEC));
+        async_reader_free(r);
+        async_writer_free(w);
+    }
+    /* A wrong name: a clear error, nothing left open. */
+    co.server_hostname = "wrong.example";
+    R.rc[5] = async_open_connection(where, &co, &r, &w);
+    snprintf(R.msg[0], sizeof(R.msg[0]), "%s", async_tls_last_error());
+    async_server_close(srv);
+    async_server_close_clients(srv);
+    async_server_wait_closed(srv, async_deadline_in(10 * ASYNC_SEC));
+    async_server_free(srv);
+    return 0;
+}
+
+static void test_stream_server_and_client(void **state)
+{
+    (void)state;
+    R.scfg = server_config("server", ASYNC_TLS_VERIFY_NONE);
+    R.ccfg = client_config(NULL);
+    assert_int_equal(async_tls_config_set_alpn(R.scfg, "echo/1"), 0);
+    assert_int_equal(async_tls_config_set_alpn(R.ccfg, "echo/1"), 0);
+    assert_int_equal(run(stream_tls_main, NULL), 0);
+    assert_int_equal(R.rc[0], 0);
+    assert_int_equal(R.rc[1], 0);
+    assert_int_equal(R.rc[2], 0);
+    assert_int_equal(R.rc[3], 0);
+    assert_string_equal(R.text[0], "echo/1");
+    assert_int_equal(R.rc[5], ASYNC_ECERT);
+    assert_non_null(strstr(R.msg[0], "hostname mismatch"));
+}
+
+static int stream_starttls_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    async_server *srv;
+    R.rc[0] = async_start_server("127.0.0.1:0", stream_echo_handler, &R, NULL,
+                                 &srv);
+    if (R.rc[0] < 0)
+        return 0;
+    async_addr a;
+    char where[ASYNC_ADDR_STRLEN];
+    async_server_addr(srv, &a);
+    async_addr_format(&a, where, sizeof(where));
+    async_reader *r;
+    async_writer *w;
+    R.rc[1] = async_open_connection(where, NULL, &r, &w);
+    if (R.rc[1] == 0) {
+        R.rc[2] = stream_round_trip(r, w, "plain\n");
+        const char *line;
+        size_t len;
+        async_writer_write(w, "STARTTLS\n", 9);
+        int rc = async_reader_readline(r, &line, &len, ASYNC_NO_DEADLINE);
+        if (rc == 0)
+            rc = len == 3 && memcmp(line, "OK\n", 3) == 0 ? 0 : ASYNC_EINVAL;
+        if (rc == 0)
+            rc = async_writer_start_tls(w, R.ccfg, "localhost",
+                                        ASYNC_NO_DEADLINE);
+        if (rc == 0)
+            rc = stream_round_trip(r, w, "secret\n");
+        if (rc == 0)
+            rc = async_writer_tls(w) ? 0 : ASYNC_EINVAL;
+        R.rc[3] = rc;
+        async_writer_close(w);
+        async_writer_wait_closed(w, async_deadline_in(5 * ASYNC_SEC));
+        async_reader_free(r);
+        async_writer_free(w);
+    }
+    async_server_close(srv);
+    async_server_wait_closed(srv, async_deadline_in(10 * ASYNC_SEC));
+    async_server_free(srv);
+    return 0;
+}
+
+static void test_stream_start_tls(void **state)
+{
+    (void)state;
+    R.scfg = server_config("server", ASYNC_TLS_VERIFY_NONE);
+    R.ccfg = client_config(NULL);
+    assert_int_equal(run(stream_starttls_main, NULL), 0);
+    assert_int_equal(R.rc[0], 0);
+    assert_int_equal(R.rc[1], 0);
+    assert_int_equal(R.rc[2], 0);
+    assert_int_equal(R.rc[3], 0);
+    assert_int_equal(R.rc[4], 0);
+}
+
 /* ---- bad input --------------------------------------------------------------- */
 
 static int not_in_task_main(void *arg, void **result)
@@ -1027,6 +1192,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_close_notify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_abrupt_close, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_deadline_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_server_and_client, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stream_start_tls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
