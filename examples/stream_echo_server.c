@@ -3,8 +3,11 @@
  * on libasync streams: start_server, a handler per connection doing
  * read + write + drain.
  *
- *   stream_echo_server [--host H] [--port P] [--threads N]
+ *   stream_echo_server [--host H] [--port P] [--threads N] [--tls CERT KEY]
  *
+ * With --tls the connections speak TLS with the PEM certificate chain CERT
+ * and private key KEY (needs a libasync built with OpenSSL); try it with
+ * `openssl s_client -connect 127.0.0.1:7000`.
  * With --threads N the server runs on N loops, one per thread, each with
  * its own SO_REUSEPORT listener (async_server_group).  SIGINT / SIGTERM:
  * stop accepting, give open connections 5 s to finish, then abort them.
@@ -26,9 +29,15 @@ typedef struct options {
     const char *host;  /* --host */
     unsigned port;     /* --port (0: any free port) */
     unsigned threads;  /* --threads */
+    const char *cert;  /* --tls CERT (NULL: plain TCP) */
+    const char *key;   /* --tls ... KEY */
 } options;
 
-static options opt = {"127.0.0.1", 7000, 1};
+static options opt = {"127.0.0.1", 7000, 1, NULL, NULL};
+
+#if ASYNC_HAVE_TLS
+static async_tls_config *tls; /* the server's TLS settings, or NULL */
+#endif
 
 /* Echoes until end of file; a peer that resets is a normal end. */
 static int echo(async_reader *r, async_writer *w, void *arg)
@@ -47,10 +56,34 @@ static int echo(async_reader *r, async_writer *w, void *arg)
     }
 }
 
-/* The server's options; a TLS configuration would go into opts.tls. */
+/* The server's options: TLS when --tls was given. */
 static void server_opts(async_server_opts *o)
 {
     memset(o, 0, sizeof(*o));
+#if ASYNC_HAVE_TLS
+    o->tls = tls;
+#endif
+}
+
+/* Loads --tls CERT KEY; 0, or 1 after saying why not. */
+static int tls_setup(void)
+{
+    if (!opt.cert)
+        return 0;
+#if ASYNC_HAVE_TLS
+    int rc = async_tls_config_new(&tls, ASYNC_TLS_SERVER);
+    if (rc == 0)
+        rc = async_tls_config_load_cert(tls, opt.cert, opt.key);
+    if (rc == 0)
+        return 0;
+    fprintf(stderr, "stream_echo_server: --tls: %s\n", async_tls_last_error());
+    async_tls_config_unref(tls);
+    tls = NULL;
+#else
+    fprintf(stderr, "stream_echo_server: --tls: this libasync was built "
+                    "without TLS (meson -Dtls, needs OpenSSL)\n");
+#endif
+    return 1;
 }
 
 /* "host:port" for the listener: IPv6 literals get brackets. */
@@ -68,8 +101,9 @@ static void say_listening(const async_addr *a)
 {
     char name[ASYNC_ADDR_STRLEN];
     if (async_addr_format(a, name, sizeof(name)) > 0)
-        printf("stream_echo_server: listening on %s (%u thread%s)\n", name,
-               opt.threads, opt.threads > 1 ? "s" : "");
+        printf("stream_echo_server: listening on %s (%u thread%s%s)\n", name,
+               opt.threads, opt.threads > 1 ? "s" : "",
+               opt.cert ? ", TLS" : "");
     fflush(stdout);
 }
 
@@ -166,6 +200,8 @@ static void usage(FILE *out)
             "                 names, IPv6 like ::1, unix:/path work)\n"
             "  --port P       TCP port, 0 for any free one (default 7000)\n"
             "  --threads N    loops, one per thread (default 1)\n"
+            "  --tls CERT KEY serve TLS with this PEM certificate chain and\n"
+            "                 private key\n"
             "  --help         this text\n");
 }
 
@@ -176,6 +212,7 @@ static int parse_args(int argc, char **argv)
         {"host", required_argument, NULL, 'H'},
         {"port", required_argument, NULL, 'p'},
         {"threads", required_argument, NULL, 't'},
+        {"tls", required_argument, NULL, 's'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -195,6 +232,12 @@ static int parse_args(int argc, char **argv)
             if ((v = parse_num(optarg, 1, 64)) < 0)
                 goto bad;
             opt.threads = (unsigned)v;
+            break;
+        case 's':
+            if (optind >= argc)
+                goto bad;
+            opt.cert = optarg;
+            opt.key = argv[optind++];
             break;
         case 'h':
             usage(stdout);
@@ -216,9 +259,14 @@ int main(int argc, char **argv)
     if (rc >= 0)
         return rc;
     signal(SIGPIPE, SIG_IGN); /* stdout may be a closed pipe */
+    if (tls_setup() != 0)
+        return 1;
     if (opt.threads == 1)
         rc = async_run(serve_one, NULL, NULL);
     else
         rc = run_group();
+#if ASYNC_HAVE_TLS
+    async_tls_config_unref(tls);
+#endif
     return rc == 0 ? 0 : 1;
 }
