@@ -223,10 +223,32 @@ async__coro *async__coro_resume(async__coro *co)
 }
 #endif
 
+/*
+ * Builds with assertions (no NDEBUG: debug and the default debugoptimized)
+ * check, whenever a coroutine switches away, that it is still on its own
+ * stack.  A frame larger than the guard, in code built without
+ * -fstack-clash-protection, can jump the guard and run on the neighbouring
+ * stack without a fault; if it suspends from there, this stops it before
+ * the neighbour runs on corrupted frames.  Release builds skip it (one
+ * compare on the switch path).
+ */
+#if !defined(NDEBUG)
+#define CHECK_ON_STACK(co)                                                    \
+    do {                                                                      \
+        const char *fp_ = __builtin_frame_address(0);                         \
+        if (fp_ < (const char *)(co)->stack.base ||                           \
+            fp_ >= (const char *)(co)->stack.top)                             \
+            async__stack_overflow_abort(co);                                  \
+    } while (0)
+#else
+#define CHECK_ON_STACK(co) ((void)0)
+#endif
+
 void async__coro_suspend(void)
 {
     async__coro *co = current;
 
+    CHECK_ON_STACK(co);
     co->state = ASYNC__CORO_SUSPENDED;
     current = co->resumer;
     asan_leave(co, 0);
@@ -237,6 +259,7 @@ void async__coro_suspend(void)
 void async__coro_transfer(async__coro *from, async__coro *to)
 {
     assert(from == current);
+    CHECK_ON_STACK(from);
     assert(to->state == ASYNC__CORO_READY ||
            to->state == ASYNC__CORO_SUSPENDED);
     /* `to` takes over from's resumer: when it suspends or finishes, control

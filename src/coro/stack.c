@@ -10,10 +10,14 @@
  *
  * Each stack's usable range has its own guard right below it, so a stack
  * still looks like a mapping of its own (async__stack: map = its guard,
- * base = map + guard, top = map + map_size).  The guard is max(page size,
- * 64 KiB): AArch64 compilers probe big frames in 64 KiB steps
- * (-fstack-clash-protection), so a smaller guard could be stepped over.  It
- * is installed with madvise(MADV_GUARD_INSTALL) (Linux 6.13+), which marks
+ * base = map + guard, top = map + map_size).  The guard is as large as the
+ * stack, at least 64 KiB and at most 1 MiB (guard_for): a function whose
+ * frame is no larger than that, compiled without -fstack-clash-protection,
+ * lands in the guard wherever its frame starts, never in the neighbouring
+ * stack, so any frame that fits in a stack of up to 1 MiB is caught.  64 KiB
+ * at least because AArch64 compilers probe big frames in 64 KiB steps even
+ * with -fstack-clash-protection.  Guards cost address space and page-table
+ * markers, no memory.  It is installed with madvise(MADV_GUARD_INSTALL) (Linux 6.13+), which marks
  * page-table entries instead of changing the VMA's protection: an mprotect'ed
  * guard splits every stack into two VMAs, and with vm.max_map_count at its
  * default 65530 that caps a process at ~32,000 stacks, far short of the
@@ -113,6 +117,9 @@
 #define SLAB_MAX 64u
 /* Smallest guard: one AArch64 stack-probe interval. */
 #define GUARD_MIN ((size_t)64 * 1024)
+/* Largest guard: frames up to this size are caught without stack-clash
+ * protection in stacks of any size. */
+#define GUARD_MAX ((size_t)1 << 20)
 /* Alternate signal stack given to each thread that allocates stacks. */
 #define ALTSTACK_SIZE ((size_t)64 * 1024)
 /* Added to slab->foreign when its owner exits with stacks in use. */
@@ -139,6 +146,7 @@ struct async__slab {
     struct size_class *cls;    /* its size class (owner's memory) */
     char *map;                 /* start of the mapping */
     size_t stride;             /* bytes per stack, guard included */
+    size_t guard;              /* bytes of guard below each stack */
     unsigned cap;              /* stacks in the mapping */
     unsigned nfree;            /* slots in free[] */
     unsigned nclean;           /* free[0 .. nclean) hold no memory */
@@ -152,6 +160,7 @@ struct async__slab {
 struct size_class {
     struct size_class *next; /* in the pool's list */
     size_t size;             /* usable bytes of its stacks */
+    size_t guard;            /* guard_for(size) */
     size_t stride;           /* size + guard */
     unsigned cap;            /* stacks per slab */
     struct link partial;     /* slabs with a free slot, newest freed first */
@@ -171,7 +180,7 @@ static _Thread_local struct pool *tpool TLS_IE;
 /* Process-wide state, written once under process_once. */
 static pthread_once_t process_once = PTHREAD_ONCE_INIT;
 static size_t page_size;            /* sysconf(_SC_PAGESIZE) */
-static size_t guard_size;           /* max(page_size, GUARD_MIN) */
+static size_t guard_min;            /* max(page_size, GUARD_MIN) */
 static bool key_ok;                 /* pool_key was created */
 static pthread_key_t pool_key;      /* its destructor runs at thread exit */
 static struct sigaction old_segv;   /* dispositions we chain to */
@@ -204,7 +213,10 @@ static size_t append(char *buf, size_t pos, size_t cap, const char *s)
     return pos;
 }
 
-NO_ASAN static void report_overflow(const async__coro *co)
+/* Writes the overflow line for co (and, when `escaped`, why the guard did
+ * not stop it), then aborts. */
+_Noreturn NO_ASAN static void report_overflow(const async__coro *co,
+                                              bool escaped)
 {
     char buf[256];
     size_t pos = 0;
@@ -225,10 +237,25 @@ NO_ASAN static void report_overflow(const async__coro *co)
     pos = append(buf, pos, sizeof buf, "\" (stack size ");
     pos += fmt_size(buf + pos, co->stack.size);
     pos = append(buf, pos, sizeof buf, " bytes)\n");
-
     ssize_t r = write(STDERR_FILENO, buf, pos);
+
+    if (escaped) {
+        pos = append(buf, 0, sizeof buf,
+                     "libasync: its stack pointer was below the stack at a "
+                     "switch: a frame larger than the guard (");
+        pos += fmt_size(buf + pos, co->stack.guard);
+        pos = append(buf, pos, sizeof buf,
+                     " bytes) jumped it; build with -fstack-clash-protection "
+                     "or give the task a bigger stack\n");
+        r = write(STDERR_FILENO, buf, pos);
+    }
     (void)r;
     abort();
+}
+
+void async__stack_overflow_abort(const async__coro *co)
+{
+    report_overflow(co, true);
 }
 
 /* A fault in the guard, or up to one guard's length below it (a frame larger
@@ -248,7 +275,7 @@ NO_ASAN static void fault_handler(int sig, siginfo_t *si, void *uctx)
 
     /* si_code > 0: raised by the kernel for a fault, not sent by kill(). */
     if (co != NULL && si->si_code > 0 && in_guard(co, si->si_addr))
-        report_overflow(co);
+        report_overflow(co, false);
 
     const struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
     if ((old->sa_flags & SA_SIGINFO) && old->sa_sigaction != NULL) {
@@ -297,12 +324,12 @@ static bool guard_effective(void *map)
            errno == EFAULT;
 }
 
-static int guard_install(void *map)
+static int guard_install(void *map, size_t guard)
 {
     int mode = atomic_load_explicit(&guard_mode, memory_order_relaxed);
 
     if (mode != GUARD_MPROTECT) {
-        if (madvise(map, guard_size, MADV_GUARD_INSTALL) == 0) {
+        if (madvise(map, guard, MADV_GUARD_INSTALL) == 0) {
             if (mode == GUARD_MADVISE || guard_effective(map)) {
                 atomic_store_explicit(&guard_mode, GUARD_MADVISE,
                                       memory_order_relaxed);
@@ -319,15 +346,15 @@ static int guard_install(void *map)
         }
         /* Any other error: fall back for this stack only. */
     }
-    if (mprotect(map, guard_size, PROT_NONE) != 0)
+    if (mprotect(map, guard, PROT_NONE) != 0)
         return ASYNC_ENOMEM;
     return 0;
 }
 #else
 /* Guard regions are a Linux feature. */
-static int guard_install(void *map)
+static int guard_install(void *map, size_t guard)
 {
-    if (mprotect(map, guard_size, PROT_NONE) != 0)
+    if (mprotect(map, guard, PROT_NONE) != 0)
         return ASYNC_ENOMEM;
     return 0;
 }
@@ -371,7 +398,8 @@ static atomic_bool batch_broken; /* process_madvise refused: stop trying */
 /* Installs the guards of a whole slab with one process_madvise(2): since
  * Linux 6.13 it takes any advice for the calling process.  Returns how many
  * leading guards are in place (0 when the call is not available). */
-static unsigned guards_batch(char *map, size_t stride, unsigned cap)
+static unsigned guards_batch(char *map, size_t stride, size_t guard,
+                             unsigned cap)
 {
     struct iovec iov[SLAB_MAX];
 
@@ -385,7 +413,7 @@ static unsigned guards_batch(char *map, size_t stride, unsigned cap)
 #endif
     for (unsigned i = 0; i < cap; i++) {
         iov[i].iov_base = map + (size_t)i * stride;
-        iov[i].iov_len = guard_size;
+        iov[i].iov_len = guard;
     }
     long r = syscall(SYS_process_madvise, PIDFD_SELF_GROUP, iov, cap,
                      MADV_GUARD_INSTALL, 0);
@@ -394,13 +422,15 @@ static unsigned guards_batch(char *map, size_t stride, unsigned cap)
             atomic_store_explicit(&batch_broken, true, memory_order_relaxed);
         return 0;
     }
-    return (unsigned)((size_t)r / guard_size);
+    return (unsigned)((size_t)r / guard);
 }
 #else
-static unsigned guards_batch(char *map, size_t stride, unsigned cap)
+static unsigned guards_batch(char *map, size_t stride, size_t guard,
+                             unsigned cap)
 {
     (void)map;
     (void)stride;
+    (void)guard;
     (void)cap;
     return 0;
 }
@@ -412,13 +442,14 @@ static unsigned guards_batch(char *map, size_t stride, unsigned cap)
  * actually used.  The first guard of the process always goes through
  * guard_install(), which finds out whether MADV_GUARD_INSTALL works.
  * Returns how many leading slots are guarded. */
-static unsigned slab_guards(char *map, size_t stride, unsigned cap)
+static unsigned slab_guards(char *map, size_t stride, size_t guard,
+                            unsigned cap)
 {
-    unsigned n = guards_batch(map, stride, cap);
+    unsigned n = guards_batch(map, stride, guard, cap);
 
     if (n == cap)
         return n;
-    return n > 0 ? n : guard_install(map) == 0 ? 1u : 0u;
+    return n > 0 ? n : guard_install(map, guard) == 0 ? 1u : 0u;
 }
 
 /* Maps a slab for class c, all of its slots free and clean, and puts it at
@@ -438,13 +469,14 @@ static int slab_new(struct pool *p, struct size_class *c,
                   -1, 0);
     if (s->map == MAP_FAILED)
         goto free_slab;
-    s->guarded = slab_guards(s->map, c->stride, c->cap);
+    s->guarded = slab_guards(s->map, c->stride, c->guard, c->cap);
     if (s->guarded == 0)
         goto unmap;
     atomic_init(&s->owner, p);
     atomic_init(&s->foreign, 0);
     s->cls = c;
     s->stride = c->stride;
+    s->guard = c->guard;
     s->cap = s->nfree = s->nclean = c->cap;
     s->live = s->carved = 0;
     /* Slot 0 on top: stacks are handed out in address order. */
@@ -497,8 +529,8 @@ static void slab_release(struct async__slab *s, unsigned from, unsigned to)
             else
                 break;
         }
-        char *base = s->map + (size_t)lo * s->stride + guard_size;
-        size_t len = (size_t)(hi - lo + 1u) * s->stride - guard_size;
+        char *base = s->map + (size_t)lo * s->stride + s->guard;
+        size_t len = (size_t)(hi - lo + 1u) * s->stride - s->guard;
         madvise(base, len, MADV_DONTNEED);
     }
     errno = saved_errno;
@@ -507,6 +539,13 @@ static void slab_release(struct async__slab *s, unsigned from, unsigned to)
 /* ---------------------------------------------------------------------- */
 /* The pool. */
 
+/* The guard below stacks of `size` usable bytes (a multiple of the page
+ * size): the stack size, clamped to [guard_min, GUARD_MAX]. */
+static size_t guard_for(size_t size)
+{
+    return size < guard_min ? guard_min : size > GUARD_MAX ? GUARD_MAX : size;
+}
+
 static struct size_class *class_new(struct pool *p, size_t size)
 {
     struct size_class *c = malloc(sizeof *c);
@@ -514,7 +553,8 @@ static struct size_class *class_new(struct pool *p, size_t size)
     if (c == NULL)
         return NULL;
     c->size = size;
-    c->stride = size + guard_size;
+    c->guard = guard_for(size);
+    c->stride = size + c->guard;
     size_t cap = SLAB_BYTES / c->stride;
     c->cap = cap < 1 ? 1u : cap > SLAB_MAX ? SLAB_MAX : (unsigned)cap;
     link_init(&c->partial);
@@ -646,7 +686,7 @@ static void process_setup(void)
     long ps = sysconf(_SC_PAGESIZE);
 
     page_size = ps > 0 ? (size_t)ps : 4096;
-    guard_size = page_size > GUARD_MIN ? page_size : GUARD_MIN;
+    guard_min = page_size > GUARD_MIN ? page_size : GUARD_MIN;
     key_ok = pthread_key_create(&pool_key, thread_exit) == 0;
     install_handlers();
 }
@@ -715,7 +755,7 @@ static struct pool *pool_setup(void)
 static int slot_first_use(struct async__slab *s, unsigned slot)
 {
     if (slot >= s->guarded) {
-        int err = guard_install(s->map + (size_t)slot * s->stride);
+        int err = guard_install(s->map + (size_t)slot * s->stride, s->guard);
         if (err < 0)
             return err;
         s->guarded = slot + 1;
@@ -760,8 +800,8 @@ int async__stack_alloc(async__stack *st, size_t size)
     s->live++;
     st->map = s->map + (size_t)slot * c->stride;
     st->map_size = c->stride;
-    st->guard = guard_size;
-    st->base = (char *)st->map + guard_size;
+    st->guard = c->guard;
+    st->base = (char *)st->map + c->guard;
     st->top = (char *)st->map + c->stride;
     st->size = size;
     st->slab = s;
@@ -811,11 +851,11 @@ bool async__stack_guard_splits_vma(void)
     if (atomic_load_explicit(&guard_mode, memory_order_relaxed) ==
         GUARD_UNKNOWN) {
         int saved_errno = errno;
-        size_t len = guard_size + page_size;
+        size_t len = guard_min + page_size;
         void *m = mmap(NULL, len, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m != MAP_FAILED) {
-            guard_install(m);
+            guard_install(m, guard_min);
             munmap(m, len);
         }
         errno = saved_errno;

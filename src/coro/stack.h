@@ -17,11 +17,13 @@
 #define ASYNC__STACK_MAX ((size_t)1 << 30)
 
 struct async__slab;
+struct async__coro;
 
 typedef struct async__stack {
     void *map;       /* start of this stack's part of its slab: the guard */
     size_t map_size; /* this stack's part of the slab, guard included */
-    size_t guard;    /* bytes of PROT_NONE guard at the bottom of map */
+    size_t guard;    /* bytes of guard at the bottom of map: the stack size,
+                        clamped to [64 KiB, 1 MiB] */
     void *base;      /* lowest usable address (map + guard) */
     void *top;       /* highest usable address, exclusive (map + map_size) */
     size_t size;     /* usable bytes, top - base */
@@ -57,6 +59,11 @@ void async__stack_pool_drain(void);
  * async__stack_pool_drain() it is back where it was when nothing else is in
  * use. */
 size_t async__stack_mapped_count(void);
+
+/* The stack-pointer check at a switch (coro.c, builds without NDEBUG)
+ * found co running below its stack: writes the overflow report, with the
+ * reason, to stderr and aborts.  Async-signal-safe. */
+_Noreturn void async__stack_overflow_abort(const struct async__coro *co);
 
 /* True when guards are mprotect'ed (kernels without MADV_GUARD_INSTALL,
  * qemu-user): every stack then costs two VMAs against vm.max_map_count.
