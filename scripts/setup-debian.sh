@@ -9,7 +9,8 @@
 #                                    toolchain + cmocka built for it from
 #                                    Debian's source package, and the bench
 #                                    anchors (Boost.Context, libuv,
-#                                    Go for the crypto/tls anchor)
+#                                    Go for the crypto/tls anchor), gdb
+#                                    (the gdb extension's test)
 set -euo pipefail
 
 full=0
@@ -26,7 +27,8 @@ pkgs=(gcc pkg-config meson ninja-build libcmocka-dev procps libssl-dev openssl)
 if [ "$full" = 1 ]; then
   pkgs+=(valgrind g++ clang llvm gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user
          libcmocka-dev:arm64 libboost-context-dev libuv1-dev
-         gcc-riscv64-linux-gnu libc6-dev-riscv64-cross cmake dpkg-dev golang-go)
+         gcc-riscv64-linux-gnu libc6-dev-riscv64-cross cmake dpkg-dev golang-go
+         gdb)
   if ! dpkg --print-foreign-architectures | grep -qx arm64; then
     $SUDO dpkg --add-architecture arm64
   fi

@@ -325,6 +325,7 @@ struct async_loop {
     uint64_t slow_ns;              /* debug: a step longer than this is reported */
     FILE *debug_out;               /* debug: where reports go (NULL: stderr) */
     pthread_t thread;              /* the thread running it (while running) */
+    async__list all_link;          /* in async__debug_loops (gdb finds it) */
 };
 
 /* The last future of a loop that async_loop_free already freed went away:
@@ -345,6 +346,10 @@ static inline int async__loop_check_thread(const async_loop *loop)
  * timing each and reporting the slow ones; ASYNC_DEBUG in the environment
  * turns it on for new loops; where a spawn was called from. */
 void async__debug_run_ready(async_loop *loop);
+/* Every loop of the process (for tools/gdb/libasync-gdb.py): a loop is on
+ * the list from async_loop_new to async_loop_free. */
+void async__debug_loop_created(async_loop *loop);
+void async__debug_loop_freed(async_loop *loop);
 bool async__debug_env(void);
 void *async__debug_spawn_site(void);
 /* ", spawned at fn+0x1c (object)" for a spawn site, "" for NULL. */

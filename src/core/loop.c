@@ -698,6 +698,7 @@ int async_loop_new(async_loop **out)
     loop->now = monotonic_ns();
     loop->slow_ns = 100 * 1000 * 1000;
     loop->debug = async__debug_env();
+    async__debug_loop_created(loop);
     *out = loop;
     return 0;
 }
@@ -1012,6 +1013,7 @@ int async_loop_free(async_loop *loop)
     if (rc)
         return rc;
     pthread_mutex_destroy(&loop->ts_lock);
+    async__debug_loop_freed(loop);
     /* Futures and tasks still referenced by the user point at the loop
      * (and report their unretrieved errors through it): the struct stays
      * until the last of them goes. */

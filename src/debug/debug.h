@@ -29,6 +29,11 @@ void async__dbg_symbol(async__dbg_out *o, void *pc);
 /* The same for a function's address (not a return address). */
 void async__dbg_function(async__dbg_out *o, void *fn);
 
+/* Every loop of the process (debugmode.c), and the switch-frame variant:
+ * read by tools/gdb/libasync-gdb.py. */
+extern async__list async__debug_loops;
+extern const unsigned async__debug_fp_control;
+
 /* Fills *info for t (see async_task_info). */
 void async__task_info(struct async_task *t, async_task_info *info);
 

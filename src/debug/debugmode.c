@@ -69,6 +69,36 @@ void *async_task_spawn_site(const async_task *t)
     return t ? t->spawn_site : NULL;
 }
 
+/* ---- the list of loops ---------------------------------------------------- */
+
+/* Read by the gdb extension (tools/gdb/libasync-gdb.py) to find every
+ * loop in a live process or a core file; written only at loop creation
+ * and destruction. */
+async__list async__debug_loops = {&async__debug_loops, &async__debug_loops};
+static pthread_mutex_t loops_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* Whether the switch frame holds the FP control words (switch.S): the gdb
+ * extension needs it to find the registers of a suspended task. */
+#if defined(ASYNC_SAVE_FP_CONTROL)
+const unsigned async__debug_fp_control = 1;
+#else
+const unsigned async__debug_fp_control = 0;
+#endif
+
+void async__debug_loop_created(async_loop *loop)
+{
+    pthread_mutex_lock(&loops_lock);
+    async__list_push_back(&async__debug_loops, &loop->all_link);
+    pthread_mutex_unlock(&loops_lock);
+}
+
+void async__debug_loop_freed(async_loop *loop)
+{
+    pthread_mutex_lock(&loops_lock);
+    async__list_remove(&loop->all_link);
+    pthread_mutex_unlock(&loops_lock);
+}
+
 /* ---- spawn sites ---------------------------------------------------------- */
 
 /* Whether pc is code of libasync itself: 1 yes, 0 no, -1 cannot tell (a
