@@ -7,7 +7,8 @@
  * connection limit; Happy Eyeballs preferring the address that answers
  * (a refused one, a silent one: a listener whose backlog is full); a
  * connect timeout; Unix sockets; local_addr; a server on three threads
- * with one close and wait_closed.
+ * with one close and wait_closed; out of file descriptors (a child process
+ * with a low RLIMIT_NOFILE) the server stays up.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -20,7 +21,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -29,6 +34,15 @@
 
 #include "helpers.h"
 #include "stream/server.h"
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#endif
+#endif
+#ifndef RUNNING_ON_VALGRIND
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* What the tasks of one test saw; asserted after the loop returns. */
 typedef struct rec {
@@ -708,6 +722,160 @@ static void test_server_group(void **state)
     assert_int_equal(R.rc[7], 0);
 }
 
+/* ---- out of file descriptors ------------------------------------------------------------------ */
+
+/*
+ * The server runs in a child process whose RLIMIT_NOFILE leaves EMFILE_ROOM
+ * free fds once it serves; the parent is a plain blocking client.  Beyond
+ * the limit a connection is accepted and closed at once (the spare fd), so
+ * the client sees end of file promptly instead of hanging; the served
+ * connections go on, and once fds are free new connections are served.
+ */
+#define EMFILE_ROOM 4
+
+static int byte_echo(async_reader *r, async_writer *w, void *arg)
+{
+    (void)arg;
+    char buf[256];
+    ssize_t n;
+    while ((n = async_reader_read(r, buf, sizeof(buf), ASYNC_NO_DEADLINE)) > 0)
+        if (async_writer_write(w, buf, (size_t)n) ||
+            async_writer_drain(w, ASYNC_NO_DEADLINE))
+            break;
+    return 0;
+}
+
+static int emfile_lfd, emfile_ctl;
+
+/* The fd limit that leaves exactly `room` numbers free below it. */
+static rlim_t limit_with_room(int room)
+{
+    for (int lim = 1;; lim++) {
+        int used = 0;
+        for (int fd = 0; fd < lim; fd++)
+            used += fcntl(fd, F_GETFD) != -1;
+        if (lim - used == room)
+            return (rlim_t)lim;
+    }
+}
+
+static int emfile_child_main(void *arg, void **result)
+{
+    (void)arg;
+    (void)result;
+    async_server *srv;
+    int rc = async__server_start_fd(emfile_lfd, byte_echo, NULL, NULL, &srv);
+    if (rc)
+        return rc;
+    async_set_nonblocking(emfile_ctl);
+    async_yield(); /* the acceptor registers the listener */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = limit_with_room(EMFILE_ROOM);
+    if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+        return ASYNC_EFAILED;
+    char c;
+    rc = (int)async_read(emfile_ctl, &c, 1); /* 0: the parent is done */
+    bool serving = async_server_is_serving(srv);
+    async_server_close(srv);
+    async_server_abort_clients(srv);
+    int wrc = async_server_wait_closed(srv, async_deadline_in(5 * ASYNC_SEC));
+    async_server_free(srv);
+    return rc == 0 && wrc == 0 && serving ? 0 : ASYNC_EFAILED;
+}
+
+/* 1: byte c came back; 0: end of file or reset; -1: nothing within ms. */
+static int echo_byte(int fd, char c, int ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (send(fd, &c, 1, MSG_NOSIGNAL) != 1)
+        return 0;
+    char got;
+    ssize_t n = recv(fd, &got, 1, 0);
+    if (n == 1)
+        return got == c;
+    return n == 0 || errno == ECONNRESET ? 0 : -1;
+}
+
+static int client_fd(const async_addr *a)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd >= 0 && connect(fd, &a->u.sa, a->len) < 0) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+static void test_emfile(void **state)
+{
+    (void)state;
+    if (RUNNING_ON_VALGRIND) {
+        /* Valgrind emulates RLIMIT_NOFILE and closes accepted fds
+         * itself, so the child's view of EMFILE is not the kernel's. */
+        skip();
+    }
+    emfile_lfd = async_tcp_listen("127.0.0.1:0", -1, 0);
+    assert_true(emfile_lfd >= 0);
+    async_addr a;
+    assert_int_equal(async_sock_local_addr(emfile_lfd, &a), 0);
+    int ctl[2];
+    assert_int_equal(pipe2(ctl, O_CLOEXEC), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ctl[1]);
+        emfile_ctl = ctl[0];
+        _exit(async_run(emfile_child_main, NULL, NULL) == 0 ? 0 : 3);
+    }
+    close(ctl[0]);
+    close(emfile_lfd);
+    /* Connect until one is closed at once: the child is out of fds. */
+    int served[EMFILE_ROOM * 2 + 1];
+    int nserved = 0, rejected = -1;
+    while (nserved < EMFILE_ROOM * 2) {
+        int fd = client_fd(&a);
+        assert_true(fd >= 0);
+        int got = echo_byte(fd, 'a', 5000);
+        if (got != 1) {
+            rejected = got;
+            close(fd);
+            break;
+        }
+        served[nserved++] = fd;
+    }
+    assert_int_equal(rejected, 0); /* closed promptly, not left hanging */
+    /* About EMFILE_ROOM (the loop may have released an fd of its own
+     * since the limit was set). */
+    assert_true(nserved >= 1 && nserved <= EMFILE_ROOM + 2);
+    /* The served connections go on. */
+    for (int i = 0; i < nserved; i++)
+        assert_int_equal(echo_byte(served[i], 'b', 5000), 1);
+    /* Free one: the next connection is served again. */
+    close(served[--nserved]);
+    int again = -1;
+    for (int tries = 0; tries < 100 && again != 1; tries++) {
+        int fd = client_fd(&a);
+        assert_true(fd >= 0);
+        again = echo_byte(fd, 'c', 5000);
+        if (again == 1)
+            served[nserved++] = fd;
+        else
+            close(fd);
+        if (again != 1)
+            usleep(10000); /* the child has not seen the close yet */
+    }
+    assert_int_equal(again, 1);
+    for (int i = 0; i < nserved; i++)
+        close(served[i]);
+    close(ctl[1]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +892,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_happy_eyeballs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_options, setup, teardown),
         cmocka_unit_test_setup_teardown(test_server_group, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_emfile, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
