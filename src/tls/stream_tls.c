@@ -158,6 +158,13 @@ static int wrap(async__stream *s, const struct async_tls_config *ccfg,
         free(tt);
         return rc;
     }
+    /* Records are written whole and answered at once: Nagle's algorithm
+     * would hold a record's tail back until the peer's (delayed) ACK.
+     * asyncio and Go set TCP_NODELAY on every TCP connection; this does it
+     * for the TLS ones (an error just means it is not TCP). */
+    int fd = tt_fd(tt);
+    if (fd >= 0)
+        async_tcp_nodelay(fd, 1);
     rc = async__tls_feed(tt->tls, unread, unread_len);
     free(unread);
     if (rc < 0)
