@@ -20,6 +20,7 @@
  *   timeout.h  timeout objects: asyncio.timeout / timeout_at
  *   tls.h      TLS sessions over OpenSSL (only when ASYNC_HAVE_TLS is 1)
  *   debug.h    introspection: task list, await graph, dumps, debug mode
+ *   threadsafe.h  thread-safe futures, run_coroutine_threadsafe, wrap_future
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -43,5 +44,6 @@
 #include <async/tls.h>
 #endif
 #include <async/debug.h>
+#include <async/threadsafe.h>
 
 #endif
