@@ -21,6 +21,7 @@
  *   tls.h      TLS sessions over OpenSSL (only when ASYNC_HAVE_TLS is 1)
  *   debug.h    introspection: task list, await graph, dumps, debug mode
  *   threadsafe.h  thread-safe futures, run_coroutine_threadsafe, wrap_future
+ *   context.h  task-local context (contextvars)
  */
 #ifndef ASYNC_H
 #define ASYNC_H
@@ -45,5 +46,6 @@
 #endif
 #include <async/debug.h>
 #include <async/threadsafe.h>
+#include <async/context.h>
 
 #endif

@@ -5,8 +5,16 @@
  */
 #include <stdlib.h>
 
-#include "core/internal.h"
+#include "core/context.h"
 
+
+
+/* Frees a done-callback registration and its captured context. */
+static void done_cb_free(async__done_cb *cb)
+{
+    async__context_unref(cb->ctx);
+    free(cb);
+}
 /* ---- life cycle ------------------------------------------------------------ */
 
 void async__future_init(async_future *f, async_loop *loop, bool is_task)
@@ -70,7 +78,7 @@ static void done_cb_free_pending(async_future *f)
     async__done_cb *cb = f->callbacks;
     while (cb) {
         async__done_cb *next = cb->next;
-        free(cb);
+        done_cb_free(cb);
         cb = next;
     }
     f->callbacks = NULL;
@@ -99,10 +107,13 @@ void async__future_release(async_future *f)
 static void done_cb_run(async__runnable *r, bool drop)
 {
     async__done_cb *cb = async__container_of(r, async__done_cb, run);
-    if (!drop)
+    if (!drop) {
+        struct async__context *prev = async__context_swap(cb->ctx);
         cb->fn(cb->future, cb->arg);
+        async__context_swap(prev);
+    }
     async_future_unref(cb->future);
-    free(cb);
+    done_cb_free(cb);
 }
 
 static void done_cb_schedule(async_future *f, async__done_cb *cb)
@@ -230,6 +241,7 @@ int async_future_add_done_callback(async_future *f, async_done_fn fn, void *arg)
     cb->fn = fn;
     cb->arg = arg;
     cb->next = NULL;
+    cb->ctx = async__context_capture();
     if (f->state != ASYNC__PENDING) {
         done_cb_schedule(f, cb);
         return 0;
@@ -250,7 +262,7 @@ int async_future_remove_done_callback(async_future *f, async_done_fn fn,
         async__done_cb *cb = *p;
         if (cb->fn == fn && cb->arg == arg) {
             *p = cb->next;
-            free(cb);
+            done_cb_free(cb);
             removed++;
         } else {
             p = &cb->next;

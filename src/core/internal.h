@@ -109,6 +109,7 @@ enum async__future_state {
 typedef struct async__done_cb {
     async__runnable run;          /* ready-queue node once scheduled */
     struct async__done_cb *next;  /* pending list */
+    struct async__context *ctx;   /* context captured when added, or NULL */
     async_future *future;         /* holds a reference while scheduled */
     async_done_fn fn;             /* the user's callback */
     void *arg;                    /* its argument */
@@ -189,6 +190,8 @@ struct async_task {
     const void *wait_obj;     /* the future, lock, fd (as intptr_t)... */
     struct async_task *parent;/* owner of the group I belong to, or NULL */
     void *spawn_site;         /* return address in the spawner, or NULL */
+    struct async__context *ctx; /* task-local values (core/context.h), or
+                                 * NULL while there are none */
 };
 
 /* The object of an ASYNC_WAIT_GATHER record: the futures waited on (the

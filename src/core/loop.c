@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/context.h"
 #include "core/internal.h"
 #include "core/objcache.h"
 
@@ -27,6 +28,7 @@
 
 struct async_handle {
     async__runnable run;   /* ready-queue node */
+    struct async__context *ctx; /* context captured when scheduled, or NULL */
     async__ltimer timer;   /* for call_later / call_at */
     async_loop *loop;      /* owner */
     async_callback cb;     /* what to call */
@@ -115,8 +117,10 @@ static _Thread_local async__objcache handle_cache ASYNC__TLS_IE =
 
 static void handle_unref(async_handle *h)
 {
-    if (--h->refs == 0)
+    if (--h->refs == 0) {
+        async__context_unref(h->ctx);
         async__objcache_put(&handle_cache, h);
+    }
 }
 
 void async_handle_unref(async_handle *h)
@@ -142,7 +146,9 @@ static void handle_run(async__runnable *r, bool drop)
     if (!h->cancelled) {
         if (!h->persistent)
             h->cancelled = true; /* ran: a later cancel is a no-op */
+        struct async__context *prev = async__context_swap(h->ctx);
         int rc = h->cb(h->arg);
+        async__context_swap(prev);
         if (rc < 0)
             async__loop_report(h->loop, "callback failed", rc, NULL, NULL);
     }
@@ -186,6 +192,7 @@ static async_handle *handle_new(async_loop *loop, async_callback cb,
     h->loop = loop;
     h->cb = cb;
     h->arg = arg;
+    h->ctx = async__context_capture();
     return h;
 }
 

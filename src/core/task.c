@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/context.h"
 #include "core/internal.h"
 #include "core/objcache.h"
 
@@ -236,6 +237,7 @@ static void task_init_fields(async_task *t, async_fn fn, void *arg)
     t->wait_kind = ASYNC_WAIT_NONE;
     t->parent = NULL;
     t->spawn_site = NULL;
+    t->ctx = NULL;
 }
 
 int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
@@ -265,6 +267,7 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
         return rc;
     }
     async__future_init(&t->fut, loop, true);
+    t->ctx = async__context_capture(); /* asyncio copies it at create_task */
     t->run.run = task_run;
     t->timer.fire = task_timer_fire;
     async__timer_init(&t->timer.node);
@@ -325,6 +328,7 @@ void async__task_free(async_task *t)
         free(t->deadlines);
     if (t->name)
         free(t->name);
+    async__context_unref(t->ctx);
     async__objcache_put(&task_cache, t);
     atomic_fetch_sub(&live_tasks, 1);
 }
