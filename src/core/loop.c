@@ -252,8 +252,10 @@ int async_loop_call_later(async_loop *loop, int64_t delay, async_callback cb,
         return rc;
     uint64_t now = async__loop_now(loop);
     /* asyncio: a negative delay is a deadline in the past, so the call
-     * runs at the next iteration. */
-    uint64_t when = delay < 0 ? now : now + (uint64_t)delay;
+     * runs at the next iteration, in deadline order (-2 before -1). */
+    uint64_t back = delay < 0 ? (uint64_t)(-(delay + 1)) + 1 : 0;
+    uint64_t when = delay < 0 ? (now > back ? now - back : 0)
+                              : now + (uint64_t)delay;
     return async_loop_call_at(loop, when, cb, arg, handle);
 }
 
