@@ -4,8 +4,9 @@
  *   yield     async_yield ping-pong between two tasks: ns per yield call
  *   spawn     spawn + run + await of an empty task, from a task: ns each
  *   sleepers  100,000 tasks each sleeping 1 s with the default stack size:
- *             wall time from the first spawn until all are done, and peak
- *             RSS per task (VmHWM growth over the baseline / 100,000)
+ *             wall time from the first spawn until all are done, CPU time
+ *             (user + system) over the same span, and peak RSS per task
+ *             (VmHWM growth over the baseline / 100,000)
  *
  * Usage: bench_tasks [yield|spawn|sleepers|sleepers-child|all] [runs]
  * "all" (the default) runs yield and spawn `runs` times (default 7) and
@@ -21,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -155,6 +157,16 @@ static long status_kb(const char *key)
     return kb;
 }
 
+/* User + system time of this process so far, in seconds. */
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
+
 /* Lines of /proc/self/maps = VMAs, read with a static buffer so that the
  * count itself does not grow the heap. */
 static long count_vmas(void)
@@ -182,6 +194,7 @@ static int sleepers_main(void *arg, void **result)
         die("future_new", rc);
     long vmas0 = count_vmas();
     long hwm0 = status_kb("VmHWM");
+    double cpu0 = cpu_seconds();
     uint64_t t0 = mono_ns();
     for (int i = 0; i < SLEEPERS; i++)
         if ((rc = async_spawn(NULL, sleeper, &s)))
@@ -191,9 +204,11 @@ static int sleepers_main(void *arg, void **result)
     if ((rc = async_await(s.done, NULL)))
         die("await", rc);
     uint64_t t1 = mono_ns();
+    double cpu1 = cpu_seconds();
     long hwm1 = status_kb("VmHWM");
     async_future_unref(s.done);
     printf("result sleepers_wall_s %.4f\n", (double)(t1 - t0) / 1e9);
+    printf("result sleepers_cpu_s %.4f\n", cpu1 - cpu0);
     printf("result sleepers_spawn_ms %.2f\n", (double)(t_spawned - t0) / 1e6);
     printf("result sleepers_rss_per_task_bytes %.0f\n",
            (double)(hwm1 - hwm0) * 1024.0 / SLEEPERS);
@@ -204,7 +219,8 @@ static int sleepers_main(void *arg, void **result)
 
 /* Runs one sleepers measurement in a fresh process; returns its output
  * values through the pointers. */
-static void sleepers_in_child(double *wall, double *rss, double *vmas)
+static void sleepers_in_child(double *wall, double *rss, double *cpu,
+                              double *vmas)
 {
     int pfd[2];
     if (pipe(pfd) != 0) {
@@ -227,7 +243,7 @@ static void sleepers_in_child(double *wall, double *rss, double *vmas)
     close(pfd[1]);
     FILE *f = fdopen(pfd[0], "r");
     char line[256];
-    *wall = *rss = *vmas = -1;
+    *wall = *rss = *cpu = *vmas = -1;
     while (f && fgets(line, sizeof(line), f)) {
         char key[64];
         double v;
@@ -237,6 +253,8 @@ static void sleepers_in_child(double *wall, double *rss, double *vmas)
             *wall = v;
         else if (!strcmp(key, "sleepers_rss_per_task_bytes"))
             *rss = v;
+        else if (!strcmp(key, "sleepers_cpu_s"))
+            *cpu = v;
         else if (!strcmp(key, "sleepers_vmas"))
             *vmas = v;
         fputs("# child: ", stdout);
@@ -275,11 +293,12 @@ static void bench_repeat(const char *name, async_fn fn, int runs)
 
 static void bench_sleepers(int runs)
 {
-    double wall[8], rss[8], vmas = 0;
+    double wall[8], rss[8], cpu[8], vmas = 0;
     for (int i = 0; i < runs; i++)
-        sleepers_in_child(&wall[i], &rss[i], &vmas);
+        sleepers_in_child(&wall[i], &rss[i], &cpu[i], &vmas);
     printf("result sleepers_wall_s %.4f\n", median(wall, runs));
     printf("result sleepers_rss_per_task_bytes %.0f\n", median(rss, runs));
+    printf("result sleepers_cpu_s %.4f\n", median(cpu, runs));
     printf("result sleepers_vmas %.0f\n", vmas);
 }
 

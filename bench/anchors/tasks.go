@@ -1,8 +1,9 @@
 // Go anchor for bench/bench_tasks.c (run with GOMAXPROCS=1):
 //   yield     runtime.Gosched ping-pong between two goroutines, ns per Gosched
 //   spawn     go f() + sync.WaitGroup per empty goroutine, ns each
-//   sleepers  100,000 goroutines sleeping 1 s: wall time and peak RSS per
-//             goroutine (VmHWM growth / 100,000), in a fresh child process
+//   sleepers  100,000 goroutines sleeping 1 s: wall time, CPU time (user +
+//             system, all threads) and peak RSS per goroutine (VmHWM growth
+//             / 100,000), in a fresh child process
 // Output: "result <name> <value>" lines, as bench_tasks prints them.
 package main
 
@@ -16,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -79,9 +81,18 @@ func statusKB(key string) int64 {
 	return -1
 }
 
+// cpuSeconds: user + system time of the whole process so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return float64(ru.Utime.Sec+ru.Stime.Sec) +
+		float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+}
+
 func sleepersChild() {
 	hwm0 := statusKB("VmHWM")
 	var wg sync.WaitGroup
+	cpu0 := cpuSeconds()
 	start := time.Now()
 	wg.Add(sleepers)
 	for i := 0; i < sleepers; i++ {
@@ -92,19 +103,21 @@ func sleepersChild() {
 	}
 	wg.Wait()
 	wall := time.Since(start).Seconds()
+	cpu := cpuSeconds() - cpu0
 	hwm1 := statusKB("VmHWM")
 	fmt.Printf("result sleepers_wall_s %.4f\n", wall)
+	fmt.Printf("result sleepers_cpu_s %.4f\n", cpu)
 	fmt.Printf("result sleepers_rss_per_task_bytes %.0f\n",
 		float64(hwm1-hwm0)*1024/sleepers)
 }
 
-func sleepersInChild() (float64, float64) {
+func sleepersInChild() (float64, float64, float64) {
 	out, err := exec.Command("/proc/self/exe", "sleepers-child").Output()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "go anchor: sleepers child:", err)
 		os.Exit(1)
 	}
-	var wall, rss float64
+	var wall, rss, cpu float64
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Fields(line)
 		if len(f) == 3 && f[0] == "result" {
@@ -114,11 +127,13 @@ func sleepersInChild() (float64, float64) {
 				wall = v
 			case "sleepers_rss_per_task_bytes":
 				rss = v
+			case "sleepers_cpu_s":
+				cpu = v
 			}
 		}
 		fmt.Println("# child:", line)
 	}
-	return wall, rss
+	return wall, rss, cpu
 }
 
 func repeat(name string, runs int, f func() float64) {
@@ -159,10 +174,12 @@ func main() {
 		}
 		walls := make([]float64, n)
 		rss := make([]float64, n)
+		cpus := make([]float64, n)
 		for i := 0; i < n; i++ {
-			walls[i], rss[i] = sleepersInChild()
+			walls[i], rss[i], cpus[i] = sleepersInChild()
 		}
 		fmt.Printf("result sleepers_wall_s %.4f\n", median(walls))
 		fmt.Printf("result sleepers_rss_per_task_bytes %.0f\n", median(rss))
+		fmt.Printf("result sleepers_cpu_s %.4f\n", median(cpus))
 	}
 }

@@ -2,13 +2,15 @@
 
   yield     asyncio.sleep(0) ping-pong between two tasks, ns per sleep(0)
   spawn     create_task + await of an empty coroutine, ns each
-  sleepers  100,000 tasks sleeping 1 s: wall time and peak RSS per task
-            (VmHWM growth / 100,000), in a fresh child process
+  sleepers  100,000 tasks sleeping 1 s: wall time, CPU time (user +
+            system) and peak RSS per task (VmHWM growth / 100,000), in a
+            fresh child process
 
 Output: "result <name> <value>" lines, as bench_tasks prints them.
 Usage: python3 tasks.py [yield|spawn|sleepers|all] [runs]
 """
 import asyncio
+import resource
 import statistics
 import subprocess
 import sys
@@ -17,6 +19,11 @@ import time
 YIELDS_PER_TASK = 200_000   # asyncio is ~100x slower than the C version
 SPAWNS = 100_000
 SLEEPERS = 100_000
+
+
+def cpu_seconds():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def status_kb(key):
@@ -63,13 +70,16 @@ async def sleepers_child():
             done.set_result(None)
 
     hwm0 = status_kb("VmHWM")
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     tasks = [asyncio.create_task(sleeper()) for _ in range(SLEEPERS)]
     await done
     wall = time.perf_counter() - t0
+    cpu = cpu_seconds() - cpu0
     hwm1 = status_kb("VmHWM")
     del tasks
     print(f"result sleepers_wall_s {wall:.4f}")
+    print(f"result sleepers_cpu_s {cpu:.4f}")
     print(f"result sleepers_rss_per_task_bytes {(hwm1 - hwm0) * 1024 / SLEEPERS:.0f}")
 
 
@@ -90,7 +100,8 @@ def sleepers_in_child():
         f = line.split()
         if len(f) == 3 and f[0] == "result":
             vals[f[1]] = float(f[2])
-    return vals["sleepers_wall_s"], vals["sleepers_rss_per_task_bytes"]
+    return (vals["sleepers_wall_s"], vals["sleepers_rss_per_task_bytes"],
+            vals["sleepers_cpu_s"])
 
 
 def main():
@@ -108,6 +119,7 @@ def main():
         res = [sleepers_in_child() for _ in range(min(runs, 3))]
         print(f"result sleepers_wall_s {statistics.median(r[0] for r in res):.4f}")
         print(f"result sleepers_rss_per_task_bytes {statistics.median(r[1] for r in res):.0f}")
+        print(f"result sleepers_cpu_s {statistics.median(r[2] for r in res):.4f}")
 
 
 if __name__ == "__main__":
