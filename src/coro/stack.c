@@ -30,6 +30,13 @@
  * munmap) triples, and a stack that goes back to the free list keeps its
  * touched pages, so the next coroutine on it takes no page fault.
  *
+ * First pages.  A fresh stack's first use touches its top page (the initial
+ * frame), one page fault each.  When never-used slots are carved, their top
+ * pages are populated in batches with one process_madvise(MADV_POPULATE_
+ * WRITE) (tops_populate): as many slots as the slab already used (1, 1, 2,
+ * 4, ... 32), so a slab never holds more populated-but-unused pages than it
+ * has used stacks.  Kernels or emulators that refuse it simply fault.
+ *
  * Free list.  Each thread has a pool with one size class per stack size in
  * use; a class keeps its slabs on two lists, "partial" (some stack free,
  * most recently freed-into first) and "full".  Every slab keeps a LIFO of
@@ -99,6 +106,9 @@
 #define TLS_IE
 #endif
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 uapi/asm-generic/mman-common.h */
+#endif
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102 /* Linux 6.13 uapi/asm-generic/mman-common.h */
 #endif
@@ -153,6 +163,8 @@ struct async__slab {
     unsigned live;             /* handed out minus freed by the owner */
     unsigned carved;           /* slots handed out at least once */
     unsigned guarded;          /* slots [0, guarded) have their guard */
+    unsigned populated;        /* slots [0, populated) had their top page
+                                  populated (or were used) */
     atomic_long foreign;       /* minus frees by other threads, + ORPHAN */
     uint8_t free[SLAB_MAX];    /* free slots, LIFO: newest at the end */
 };
@@ -424,6 +436,36 @@ static unsigned guards_batch(char *map, size_t stride, size_t guard,
     }
     return (unsigned)((size_t)r / guard);
 }
+
+static atomic_bool populate_broken; /* populating refused: stop trying */
+
+/* Faults in the top page of slots [from, from + n) of s, all in one
+ * process_madvise(MADV_POPULATE_WRITE).  A first touch costs a trap per page
+ * and, on VMs, an exit per page as well; one call per batch takes the same
+ * pages without the traps.  Best effort: on any failure the pages are simply
+ * faulted in when first touched, as without it. */
+static void tops_populate(struct async__slab *s, unsigned from, unsigned n)
+{
+    struct iovec iov[SLAB_MAX];
+
+    if (atomic_load_explicit(&populate_broken, memory_order_relaxed))
+        return;
+#if defined(ASYNC_HAVE_VALGRIND_H)
+    if (RUNNING_ON_VALGRIND)
+        return;
+#endif
+    for (unsigned i = 0; i < n; i++) {
+        iov[i].iov_base = s->map + (size_t)(from + i + 1u) * s->stride -
+                          page_size;
+        iov[i].iov_len = page_size;
+    }
+    int saved_errno = errno;
+    if (syscall(SYS_process_madvise, PIDFD_SELF_GROUP, iov, n,
+                MADV_POPULATE_WRITE, 0) < 0 &&
+        errno != ENOMEM && errno != EAGAIN && errno != EINTR)
+        atomic_store_explicit(&populate_broken, true, memory_order_relaxed);
+    errno = saved_errno;
+}
 #else
 static unsigned guards_batch(char *map, size_t stride, size_t guard,
                              unsigned cap)
@@ -433,6 +475,13 @@ static unsigned guards_batch(char *map, size_t stride, size_t guard,
     (void)guard;
     (void)cap;
     return 0;
+}
+
+static void tops_populate(struct async__slab *s, unsigned from, unsigned n)
+{
+    (void)s;
+    (void)from;
+    (void)n;
 }
 #endif
 
@@ -478,7 +527,7 @@ static int slab_new(struct pool *p, struct size_class *c,
     s->stride = c->stride;
     s->guard = c->guard;
     s->cap = s->nfree = s->nclean = c->cap;
-    s->live = s->carved = 0;
+    s->live = s->carved = s->populated = 0;
     /* Slot 0 on top: stacks are handed out in address order. */
     for (unsigned i = 0; i < c->cap; i++)
         s->free[i] = (uint8_t)(c->cap - 1 - i);
@@ -759,6 +808,16 @@ static int slot_first_use(struct async__slab *s, unsigned slot)
         if (err < 0)
             return err;
         s->guarded = slot + 1;
+    }
+    if (slot >= s->populated) {
+        /* As many slots as are already in use (1, 1, 2, 4, ... 32 for a
+         * 64-slot slab carved in order), so a slab never holds more
+         * populated-but-unused pages than it has used stacks. */
+        unsigned n = slot > 0 ? slot : 1u;
+        if (n > s->cap - slot)
+            n = s->cap - slot;
+        tops_populate(s, slot, n);
+        s->populated = slot + n;
     }
     s->carved++;
     atomic_fetch_add_explicit(&mapped_count, 1, memory_order_relaxed);
