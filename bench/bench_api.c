@@ -63,7 +63,7 @@ static int ac_main(void *arg, void **result)
             break;
     async_as_completed *it = NULL;
     if (rc == 0)
-        rc = async_as_completed_new_tasks(&it, t, (size_t)n, -1);
+        rc = async_as_completed_new_tasks(&it, t, (size_t)n, ASYNC_NO_TIMEOUT);
     size_t idx, got = 0;
     while (rc == 0 && (rc = async_as_completed_next(it, &idx)) == 1) {
         rc = async_task_await(t[idx], NULL); /* done: the result at once */

@@ -240,7 +240,7 @@ static int wait_any_fn(void *arg, void **result)
 static void test_wait_any(void **state)
 {
     (void)state;
-    any a = {.c = {{.ms = 50}, {.ms = 2}, {.ms = 30}}, .timeout = -1};
+    any a = {.c = {{.ms = 50}, {.ms = 2}, {.ms = 30}}, .timeout = ASYNC_NO_TIMEOUT};
     async_task *t;
     assert_int_equal(async_loop_spawn(L, &t, wait_any_fn, &a, NULL), 0);
     assert_int_equal(async_loop_run_until_complete(L, t, NULL), 0);

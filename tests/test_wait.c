@@ -122,7 +122,7 @@ static void test_wait_first_completed(void **state)
 {
     (void)state;
     scene s = {.n = 3, .c = {{.ms = 30}, {.ms = 10}, {.ms = 50}},
-               .timeout = -1, .when = ASYNC_FIRST_COMPLETED};
+               .timeout = ASYNC_NO_TIMEOUT, .when = ASYNC_FIRST_COMPLETED};
     assert_int_equal(run_task(wait_scene, &s), 0);
     assert_int_equal(s.rc, 1);
     assert_false(s.done[0]);
@@ -137,7 +137,7 @@ static void test_wait_all_completed(void **state)
     (void)state;
     scene s = {.n = 3, .c = {{.ms = 30}, {.ms = 10, .error = ASYNC_EPIPE},
                              {.ms = 20}},
-               .timeout = -1, .when = ASYNC_ALL_COMPLETED};
+               .timeout = ASYNC_NO_TIMEOUT, .when = ASYNC_ALL_COMPLETED};
     assert_int_equal(run_task(wait_scene, &s), 0);
     assert_int_equal(s.rc, 3);
     assert_true(s.done[0] && s.done[1] && s.done[2]);
@@ -149,7 +149,7 @@ static void test_wait_first_exception(void **state)
     (void)state;
     scene s = {.n = 3, .c = {{.ms = 5}, {.ms = 10, .error = ASYNC_EPIPE},
                              {.ms = 1000}},
-               .timeout = -1, .when = ASYNC_FIRST_EXCEPTION};
+               .timeout = ASYNC_NO_TIMEOUT, .when = ASYNC_FIRST_EXCEPTION};
     assert_int_equal(run_task(wait_scene, &s), 0);
     assert_int_equal(s.rc, 2);
     assert_true(s.done[0] && s.done[1]);
@@ -162,11 +162,25 @@ static void test_wait_first_exception(void **state)
 static void test_wait_first_exception_none_fails(void **state)
 {
     (void)state;
-    scene s = {.n = 2, .c = {{.ms = 5}, {.ms = 20}}, .timeout = -1,
+    scene s = {.n = 2, .c = {{.ms = 5}, {.ms = 20}}, .timeout = ASYNC_NO_TIMEOUT,
                .when = ASYNC_FIRST_EXCEPTION};
     assert_int_equal(run_task(wait_scene, &s), 0);
     assert_int_equal(s.rc, 2);
     assert_true(s.elapsed >= 20 * ASYNC_MSEC);
+}
+
+/* A negative time-out means "now", as asyncio's call_later(negative) does:
+ * the wait returns after one iteration with nothing done and nothing
+ * cancelled (the children still finish afterwards). */
+static void test_wait_negative_timeout_is_now(void **state)
+{
+    (void)state;
+    scene s = {.n = 2, .c = {{.ms = 200}, {.ms = 300}}, .timeout = -5,
+               .when = ASYNC_ALL_COMPLETED};
+    assert_int_equal(run_task(wait_scene, &s), 0);
+    assert_int_equal(s.rc, 0);
+    assert_false(s.done[0]);
+    assert_false(s.done[1]);
 }
 
 /* A cancelled future is not an exception for FIRST_EXCEPTION (asyncio). */
@@ -216,7 +230,7 @@ static void test_wait_timeout(void **state)
 static void test_wait_already_done(void **state)
 {
     (void)state;
-    scene s = {.n = 1, .c = {{.ms = 0}}, .timeout = -1,
+    scene s = {.n = 1, .c = {{.ms = 0}}, .timeout = ASYNC_NO_TIMEOUT,
                .when = ASYNC_FIRST_COMPLETED};
     /* The child runs before the waiter looks (spawned first, yields). */
     assert_int_equal(run_task(wait_scene, &s), 0);
@@ -240,17 +254,17 @@ static int errs_fn(void *arg, void **result)
     async_future_new(L, &f);
     async_future *one[1] = {f};
     async_future *nul[1] = {NULL};
-    e->n0 = async_wait(one, 0, -1, ASYNC_ALL_COMPLETED, NULL);
-    e->nullf = async_wait(nul, 1, -1, ASYNC_ALL_COMPLETED, NULL);
+    e->n0 = async_wait(one, 0, ASYNC_NO_TIMEOUT, ASYNC_ALL_COMPLETED, NULL);
+    e->nullf = async_wait(nul, 1, ASYNC_NO_TIMEOUT, ASYNC_ALL_COMPLETED, NULL);
     e->bad_when = async_wait(one, 1, -1, (async_return_when)7, NULL);
     async_future *self[1] = {async_task_future(async_current_task())};
-    e->self = async_wait(self, 1, -1, ASYNC_ALL_COMPLETED, NULL);
+    e->self = async_wait(self, 1, ASYNC_NO_TIMEOUT, ASYNC_ALL_COMPLETED, NULL);
     async_loop *other;
     async_loop_new(&other);
     async_future *of;
     async_future_new(other, &of);
     async_future *wrong[1] = {of};
-    e->wrong = async_wait(wrong, 1, -1, ASYNC_ALL_COMPLETED, NULL);
+    e->wrong = async_wait(wrong, 1, ASYNC_NO_TIMEOUT, ASYNC_ALL_COMPLETED, NULL);
     async_future_unref(of);
     async_loop_free(other);
     async_future_unref(f);
@@ -260,8 +274,8 @@ static int errs_fn(void *arg, void **result)
     async_spawn(&t[0], child_fn, &c[0]);
     async_spawn(&t[1], child_fn, &c[1]);
     bool done[2];
-    e->tasks = async_wait_tasks(t, 2, -1, ASYNC_FIRST_COMPLETED, done);
-    e->any_tasks = async_wait_any_tasks(t, 2, -1, &e->any_index);
+    e->tasks = async_wait_tasks(t, 2, ASYNC_NO_TIMEOUT, ASYNC_FIRST_COMPLETED, done);
+    e->any_tasks = async_wait_any_tasks(t, 2, ASYNC_NO_TIMEOUT, &e->any_index);
     e->gather_tasks = async_gather_tasks(t, 2, 0, e->res, NULL);
     e->wait_for_task = async_wait_for_task(t[0], ASYNC_SEC, &e->wf_res);
     async_task_unref(t[0]);
@@ -276,7 +290,7 @@ static void test_wait_errors_and_tasks(void **state)
     async_future *f;
     assert_int_equal(async_future_new(L, &f), 0);
     async_future *one[1] = {f};
-    assert_int_equal(async_wait(one, 1, -1, ASYNC_ALL_COMPLETED, NULL),
+    assert_int_equal(async_wait(one, 1, ASYNC_NO_TIMEOUT, ASYNC_ALL_COMPLETED, NULL),
                      ASYNC_ENOTTASK);
     assert_int_equal(async_gather_calls(child_fn, NULL, 0, 0, NULL, NULL),
                      ASYNC_ENOTTASK);
@@ -313,7 +327,7 @@ static int cancel_wait_fn(void *arg, void **result)
     (void)result;
     cancel_wait *cw = arg;
     async_future *one[1] = {cw->f};
-    cw->rc = async_wait(one, 1, -1, ASYNC_ALL_COMPLETED, NULL);
+    cw->rc = async_wait(one, 1, ASYNC_NO_TIMEOUT, ASYNC_ALL_COMPLETED, NULL);
     return cw->rc;
 }
 
@@ -393,7 +407,7 @@ static void test_as_completed_order(void **state)
     (void)state;
     scene s = {.n = 4, .c = {{.ms = 30}, {.ms = 10}, {.ms = 20},
                              {.ms = 15, .error = ASYNC_EPIPE}},
-               .timeout = -1};
+               .timeout = ASYNC_NO_TIMEOUT};
     assert_int_equal(run_task(ac_scene, &s), 0);
     assert_int_equal(s.rc, 0);
     assert_int_equal(s.nnext, 4);
@@ -422,7 +436,7 @@ static void test_as_completed_timeout(void **state)
 static void test_as_completed_empty(void **state)
 {
     (void)state;
-    scene s = {.n = 0, .timeout = -1};
+    scene s = {.n = 0, .timeout = ASYNC_NO_TIMEOUT};
     assert_int_equal(run_task(ac_scene, &s), 0);
     assert_int_equal(s.nnext, 0);
     assert_int_equal(s.next_rc[0], 0);
@@ -497,7 +511,7 @@ static int ac_cancel_main(void *arg, void **result)
     ac_cancel *a = arg;
     async_future_new(L, &a->f[0]);
     async_future_new(L, &a->f[1]);
-    async_as_completed_new(&a->it, a->f, 2, -1);
+    async_as_completed_new(&a->it, a->f, 2, ASYNC_NO_TIMEOUT);
     async_task *t, *t2;
     async_spawn(&t, ac_consumer, a);
     async_yield(); /* the consumer parks in next() */
@@ -537,15 +551,15 @@ static void test_as_completed_errors(void **state)
     assert_int_equal(async_future_new(other, &g), 0);
     async_future *two[2] = {f, g};
     async_future *nul[1] = {NULL};
-    assert_int_equal(async_as_completed_new(NULL, two, 1, -1), ASYNC_EINVAL);
-    assert_int_equal(async_as_completed_new(&it, NULL, 1, -1), ASYNC_EINVAL);
-    assert_int_equal(async_as_completed_new(&it, nul, 1, -1), ASYNC_EINVAL);
-    assert_int_equal(async_as_completed_new(&it, two, 2, -1),
+    assert_int_equal(async_as_completed_new(NULL, two, 1, ASYNC_NO_TIMEOUT), ASYNC_EINVAL);
+    assert_int_equal(async_as_completed_new(&it, NULL, 1, ASYNC_NO_TIMEOUT), ASYNC_EINVAL);
+    assert_int_equal(async_as_completed_new(&it, nul, 1, ASYNC_NO_TIMEOUT), ASYNC_EINVAL);
+    assert_int_equal(async_as_completed_new(&it, two, 2, ASYNC_NO_TIMEOUT),
                      ASYNC_EWRONGLOOP);
-    assert_int_equal(async_as_completed_new_tasks(&it, NULL, 1, -1),
+    assert_int_equal(async_as_completed_new_tasks(&it, NULL, 1, ASYNC_NO_TIMEOUT),
                      ASYNC_EINVAL);
     /* Created outside a task; next() needs one. */
-    assert_int_equal(async_as_completed_new(&it, two, 1, -1), 0);
+    assert_int_equal(async_as_completed_new(&it, two, 1, ASYNC_NO_TIMEOUT), 0);
     size_t idx;
     assert_int_equal(async_as_completed_next(it, &idx), ASYNC_ENOTTASK);
     assert_int_equal(async_as_completed_next(NULL, &idx), ASYNC_EINVAL);
@@ -564,7 +578,7 @@ static int ac_early_free_fn(void *arg, void **result)
     async_future *f;
     async_future_new(L, &f);
     async_as_completed *it;
-    async_as_completed_new(&it, &f, 1, -1);
+    async_as_completed_new(&it, &f, 1, ASYNC_NO_TIMEOUT);
     async_as_completed_free(it);
     async_future_set_result(f, NULL);
     async_future_unref(f);
@@ -589,7 +603,7 @@ static int ac_outlive_fn(void *arg, void **result)
     async_spawn(&t[1], child_fn, &c[1]);
     async_future *plain;
     async_future_new(L, &plain);
-    async_as_completed_new_tasks(itp, t, 2, -1);
+    async_as_completed_new_tasks(itp, t, 2, ASYNC_NO_TIMEOUT);
     async_task_unref(t[0]);
     async_task_unref(t[1]);
     async_future_unref(plain);
@@ -625,7 +639,7 @@ static int ac_many_fn(void *arg, void **result)
     for (size_t i = 0; i < N; i++)
         async_spawn(&t[i], yield_child, (void *)(intptr_t)i);
     async_as_completed *it;
-    if (async_as_completed_new_tasks(&it, t, N, -1) == 0) {
+    if (async_as_completed_new_tasks(&it, t, N, ASYNC_NO_TIMEOUT) == 0) {
         size_t idx;
         while (async_as_completed_next(it, &idx) == 1)
             seen[idx]++;
@@ -764,6 +778,7 @@ int main(void)
         T(test_wait_all_completed),
         T(test_wait_first_exception),
         T(test_wait_first_exception_none_fails),
+    T(test_wait_negative_timeout_is_now),
         T(test_wait_first_exception_ignores_cancel),
         T(test_wait_timeout),
         T(test_wait_already_done),

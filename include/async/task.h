@@ -287,7 +287,8 @@ ASYNC_API int async_gather(async_future *const *futs, size_t n, unsigned flags,
 /*
  * asyncio.wait(..., return_when=FIRST_COMPLETED) for one winner: waits until
  * one of the n futures is done and stores its index in *index; the others
- * are left running.  `timeout` < 0 waits forever; on time-out returns
+ * are left running.  `timeout` as in async_wait_for (ASYNC_NO_TIMEOUT
+ * waits for ever, <= 0 times out at once unless one is done); on time-out returns
  * ASYNC_ETIMEDOUT and leaves *index alone.  Also ASYNC_EINVAL,
  * ASYNC_ENOTTASK, ASYNC_ECANCELED.
  */

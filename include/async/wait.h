@@ -6,8 +6,11 @@
  * Every function here must run inside a task, on the loop that owns the
  * futures (a future of another loop is ASYNC_EWRONGLOOP, like asyncio's
  * "attached to a different loop"; to wait across loops use the thread-safe
- * futures of async/threadsafe.h).  Time-outs are nanoseconds; a negative
- * time-out waits for ever (asyncio's timeout=None).
+ * futures of async/threadsafe.h).  Time-outs are nanoseconds, as
+ * async_wait_for takes them: ASYNC_NO_TIMEOUT waits for ever (asyncio's
+ * timeout=None) and a time-out <= 0 is already over (asyncio: a negative
+ * delay means "now"), so the call returns after one iteration with what is
+ * done by then.
  *
  * The _tasks variants take an array of async_task * and behave exactly as
  * their future forms on the tasks' futures: no conversion loop needed.
@@ -38,7 +41,7 @@ typedef enum async_return_when {
 
 /*
  * asyncio.wait(fs, timeout, return_when): waits until `return_when` holds
- * or `timeout` ns pass (negative: no time-out), then sets done[i] (if done
+ * or `timeout` ns pass (ASYNC_NO_TIMEOUT: never), then sets done[i] (if done
  * is not NULL) to whether futs[i] is done, and returns how many are.  On
  * time-out it returns normally (the count may be 0): nothing is cancelled
  * and no error is raised, as in asyncio; the caller reads the outcomes of
@@ -89,7 +92,7 @@ typedef struct async_as_completed async_as_completed;
 /*
  * asyncio.as_completed(fs, timeout): an iterator that hands back the
  * indices of futs[] in the order the futures complete.  The overall
- * deadline is `timeout` ns from now (negative: none).  It takes a
+ * deadline is `timeout` ns from now (ASYNC_NO_TIMEOUT: none).  It takes a
  * reference to every future until async_as_completed_free().  May be
  * called outside a task; all futures must belong to one loop.  n == 0 is
  * allowed (the iterator is empty at once, as in asyncio).  Returns 0,

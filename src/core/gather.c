@@ -174,16 +174,6 @@ int async_gather(async_future *const *futs, size_t n, unsigned flags,
     return mw.fail_fast ? mw.first_error : 0;
 }
 
-static uint64_t deadline_after(async_task *t, int64_t timeout)
-{
-    if (timeout < 0)
-        return ASYNC__FOREVER;
-    uint64_t now = async__loop_now(t->fut.loop);
-    if ((uint64_t)timeout >= ASYNC__FOREVER - now)
-        return ASYNC__FOREVER;
-    return now + (uint64_t)timeout;
-}
-
 int async_wait_any(async_future *const *futs, size_t n, int64_t timeout,
                    size_t *index)
 {
@@ -199,7 +189,7 @@ int async_wait_any(async_future *const *futs, size_t n, int64_t timeout,
         return ASYNC_ENOMEM;
     multi_wait mw = {.futs = futs, .n = n, .remaining = n, .first = SIZE_MAX,
                      .any = true, .task = t};
-    rc = multi_park(&mw, nodes, deadline_after(t, timeout));
+    rc = multi_park(&mw, nodes, async__deadline_after(t->fut.loop, timeout));
     nodes_put(small, nodes);
     if (rc == 0)
         *index = mw.first;
@@ -240,7 +230,7 @@ int async_wait_for(async_future *f, int64_t timeout, void **result)
     async_future_ref(f);
     /* A timeout <= 0 is a deadline already past: the park times out at
      * once unless f is done (CPython 3.12). */
-    rc = multi_park(&mw, &node, timeout <= 0 ? 0 : deadline_after(t, timeout));
+    rc = multi_park(&mw, &node, async__deadline_after(t->fut.loop, timeout));
     if (rc == ASYNC_ETIMEDOUT && async_future_done(f))
         rc = 0; /* f finished in the iteration the timeout fired: it wins */
     if (rc) {

@@ -74,6 +74,24 @@ void async__loop_timer_disarm(async_loop *loop, async__ltimer *t);
 /* Fresh monotonic time (or the virtual clock in tests). */
 uint64_t async__loop_now(async_loop *loop);
 
+/*
+ * The loop-time deadline of a relative time-out in ns, as the asyncio-named
+ * waits take it: ASYNC_NO_TIMEOUT is none (FOREVER); a time-out <= 0 is a
+ * deadline already past (asyncio: a negative delay means "now"), so the
+ * park times out at once unless what it waits for is already done.
+ */
+static inline uint64_t async__deadline_after(async_loop *loop, int64_t timeout)
+{
+    if (timeout == ASYNC_NO_TIMEOUT)
+        return ASYNC__FOREVER;
+    if (timeout <= 0)
+        return 0;
+    uint64_t now = async__loop_now(loop);
+    if ((uint64_t)timeout >= ASYNC__FOREVER - now)
+        return ASYNC__FOREVER - 1;
+    return now + (uint64_t)timeout;
+}
+
 /* ---- waiters --------------------------------------------------------------- */
 
 typedef struct async__waiter async__waiter;

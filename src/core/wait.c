@@ -19,15 +19,6 @@
  * malloc'd. */
 #define SMALL_N 16
 
-static uint64_t deadline_after(async_loop *loop, int64_t timeout)
-{
-    if (timeout < 0)
-        return ASYNC__FOREVER;
-    uint64_t now = async__loop_now(loop);
-    uint64_t d = now + (uint64_t)timeout;
-    return d < now ? ASYNC__FOREVER - 1 : d;
-}
-
 /* True when an ETIMEDOUT from a park with `deadline` was our own deadline,
  * not an enclosing deadline scope's (which ended the park first). */
 static bool own_deadline_passed(async_task *t, uint64_t deadline)
@@ -208,7 +199,7 @@ int async_wait(async_future *const *futs, size_t n, int64_t timeout,
         return ASYNC_ENOMEM;
     wait_state ws = {.futs = futs, .pending = n, .when = return_when,
                      .task = t};
-    rc = wait_park(&ws, nodes, n, deadline_after(t->fut.loop, timeout));
+    rc = wait_park(&ws, nodes, n, async__deadline_after(t->fut.loop, timeout));
     if (nodes != small)
         free(nodes);
     if (rc)
@@ -375,7 +366,7 @@ int async_as_completed_new(async_as_completed **out, async_future *const *futs,
         return ASYNC_ENOMEM;
     it->n = n;
     it->loop = n ? futs[0]->loop : NULL;
-    it->deadline = n ? deadline_after(it->loop, timeout) : ASYNC__FOREVER;
+    it->deadline = n ? async__deadline_after(it->loop, timeout) : ASYNC__FOREVER;
     for (size_t i = 0; i < n; i++) {
         ac_node *node = &it->nodes[i];
         it->futs[i] = async_future_ref(futs[i]);
