@@ -422,6 +422,11 @@ static void *kick_thread(void *arg)
     for (int i = 0; i < 3; i++) {
         nanosleep(&ts, NULL);
         pthread_kill(k->target, SIGUSR1);
+        /* A standard signal sent while one is still pending merges with
+         * it: wait until this one was handled before the next (bounded,
+         * so a lost signal fails the count below instead of hanging). */
+        for (int w = 0; w < 5000 && usr1_count <= i; w++)
+            nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
     }
     nanosleep(&ts, NULL);
     ssize_t n = write(k->fd, "e", 1);
