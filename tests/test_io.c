@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -400,12 +401,13 @@ static void test_close_wakes_waiters(void **state)
 
 /* ---- EINTR while the loop is blocked in the poll ------------------------------------------ */
 
-static volatile sig_atomic_t usr1_count;
+/* Atomic, not volatile sig_atomic_t: the kicker thread reads it too. */
+static atomic_int usr1_count;
 
 static void on_usr1(int sig)
 {
     (void)sig;
-    usr1_count++;
+    atomic_fetch_add(&usr1_count, 1);
 }
 
 typedef struct kicker {
@@ -425,7 +427,7 @@ static void *kick_thread(void *arg)
         /* A standard signal sent while one is still pending merges with
          * it: wait until this one was handled before the next (bounded,
          * so a lost signal fails the count below instead of hanging). */
-        for (int w = 0; w < 5000 && usr1_count <= i; w++)
+        for (int w = 0; w < 5000 && atomic_load(&usr1_count) <= i; w++)
             nanosleep(&(struct timespec){0, 1000 * 1000}, NULL);
     }
     nanosleep(&ts, NULL);
@@ -453,7 +455,7 @@ static void test_eintr(void **state)
     sa.sa_handler = on_usr1; /* no SA_RESTART: epoll_wait fails with EINTR */
     sigemptyset(&sa.sa_mask);
     assert_int_equal(sigaction(SIGUSR1, &sa, &old), 0);
-    usr1_count = 0;
+    atomic_store(&usr1_count, 0);
     kicker k = {pthread_self(), R.sv[0]};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, kick_thread, &k), 0);
@@ -461,7 +463,7 @@ static void test_eintr(void **state)
     pthread_join(th, NULL);
     sigaction(SIGUSR1, &old, NULL);
     assert_int_equal(rc, 0);
-    assert_int_equal(usr1_count, 3);
+    assert_int_equal(atomic_load(&usr1_count), 3);
     assert_int_equal(R.rc[0], 1);
     assert_true(R.n[0]);
 }

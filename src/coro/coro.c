@@ -29,6 +29,27 @@
 #if defined(ASYNC_HAVE_ASAN)
 #include <sanitizer/common_interface_defs.h>
 #endif
+#if defined(ASYNC_HAVE_TSAN)
+#include <sanitizer/tsan_interface.h>
+/* ThreadSanitizer must know which stack runs: every switch is told to it
+ * as a fiber switch (with synchronisation: a switch orders what the two
+ * sides did, as it does for the program). */
+#define TSAN_ENTER(co)                                                        \
+    do {                                                                      \
+        (co)->tsan_resumer_fiber = __tsan_get_current_fiber();                \
+        __tsan_switch_to_fiber((co)->tsan_fiber, 0);                          \
+    } while (0)
+#define TSAN_LEAVE(co) __tsan_switch_to_fiber((co)->tsan_resumer_fiber, 0)
+#define TSAN_HAND_OVER(from, to)                                              \
+    do {                                                                      \
+        (to)->tsan_resumer_fiber = (from)->tsan_resumer_fiber;                \
+        __tsan_switch_to_fiber((to)->tsan_fiber, 0);                          \
+    } while (0)
+#else
+#define TSAN_ENTER(co) ((void)0)
+#define TSAN_LEAVE(co) ((void)0)
+#define TSAN_HAND_OVER(from, to) ((void)0)
+#endif
 #if defined(ASYNC_HAVE_VALGRIND_H)
 #include <valgrind/valgrind.h>
 #endif
@@ -149,6 +170,7 @@ static void coro_entry(void *arg)
     current = co->resumer;
     /* Last switch out: NULL fake stack tells ASan to drop ours. */
     asan_leave(co, 1);
+    TSAN_LEAVE(co);
     async__ctx_switch(&co->sp, co->resumer_sp, co);
     /* A finished coroutine is never resumed again. */
     abort();
@@ -183,6 +205,10 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
 #if defined(ASYNC_HAVE_VALGRIND_H)
     co->valgrind_id = VALGRIND_STACK_REGISTER(stack.base, stack.top);
 #endif
+#if defined(ASYNC_HAVE_TSAN)
+    co->tsan_fiber = __tsan_create_fiber(0);
+    co->tsan_resumer_fiber = NULL;
+#endif
     return 0;
 }
 
@@ -207,6 +233,7 @@ async__coro *async__coro_resume(async__coro *co)
     current = co;
     co->transferred_in = false;
     asan_enter(co, &resumer_fake);
+    TSAN_ENTER(co);
     async__coro *back = async__ctx_switch(&co->resumer_sp, co->sp, co);
     asan_back_in_resumer(resumer_fake);
     return back;
@@ -219,6 +246,7 @@ async__coro *async__coro_resume(async__coro *co)
     co->resumer = current;
     co->state = ASYNC__CORO_RUNNING;
     current = co;
+    TSAN_ENTER(co);
     return async__ctx_switch(&co->resumer_sp, co->sp, co);
 }
 #endif
@@ -252,6 +280,7 @@ void async__coro_suspend(void)
     co->state = ASYNC__CORO_SUSPENDED;
     current = co->resumer;
     asan_leave(co, 0);
+    TSAN_LEAVE(co);
     async__ctx_switch(&co->sp, co->resumer_sp, co);
     asan_arrived(co);
 }
@@ -271,6 +300,7 @@ void async__coro_transfer(async__coro *from, async__coro *to)
     to->state = ASYNC__CORO_RUNNING;
     current = to;
     asan_leave_to(from, to);
+    TSAN_HAND_OVER(from, to);
     async__ctx_switch(&from->sp, to->sp, to);
     asan_arrived(from);
 }
@@ -287,6 +317,9 @@ void async__coro_destroy(async__coro *co)
     assert(co->state != ASYNC__CORO_RUNNING);
 #if defined(ASYNC_HAVE_VALGRIND_H)
     VALGRIND_STACK_DEREGISTER(co->valgrind_id);
+#endif
+#if defined(ASYNC_HAVE_TSAN)
+    __tsan_destroy_fiber(co->tsan_fiber);
 #endif
     async__stack_free(&co->stack);
     co->stack.map = NULL;

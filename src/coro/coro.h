@@ -44,6 +44,10 @@ typedef struct async__coro {
 #if defined(ASYNC_HAVE_VALGRIND_H)
     unsigned valgrind_id;   /* VALGRIND_STACK_REGISTER id of the stack */
 #endif
+#if defined(ASYNC_HAVE_TSAN)
+    void *tsan_fiber;         /* ThreadSanitizer's fiber of this coroutine */
+    void *tsan_resumer_fiber; /* the fiber control goes back to */
+#endif
 } async__coro;
 
 /*
