@@ -1,9 +1,8 @@
 /*
  * async_run (asyncio.run): main's outcome, stray tasks cancelled and freed,
- * nesting refused, Ctrl-C as asyncio.run handles it.
+ * nesting refused.
  */
 #include <setjmp.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,7 +12,6 @@
 
 #include <async.h>
 
-#include "child.h"
 #include "helpers.h"
 #include "core/internal.h"
 
@@ -142,124 +140,6 @@ static void test_main_cancelled(void **state)
     assert_int_equal(async_run(self_cancel, NULL, NULL), ASYNC_ECANCELED);
 }
 
-/* ---- Ctrl-C (asyncio.Runner's SIGINT handling) -------------------------
- * Each scene runs in a forked child: it sends itself SIGINT, and the last
- * one must be able to kill it. */
-
-static bool sigint_is_default(void)
-{
-    struct sigaction cur;
-    return sigaction(SIGINT, NULL, &cur) == 0 && !(cur.sa_flags & SA_SIGINFO) &&
-           cur.sa_handler == SIG_DFL;
-}
-
-static void say(const char *s)
-{
-    ssize_t n = write(STDERR_FILENO, s, strlen(s));
-    (void)n;
-}
-
-static int stray_fn(void *arg, void **result)
-{
-    (void)arg;
-    (void)result;
-    if (async_sleep(10 * ASYNC_SEC) == ASYNC_ECANCELED)
-        say("[stray cancelled]");
-    return 0;
-}
-
-static int interrupted_main(void *arg, void **result)
-{
-    (void)result;
-    bool twice = arg != NULL;
-    async_task *stray;
-    async_spawn(&stray, stray_fn, NULL);
-    async_task_unref(stray);
-    async_sleep(0); /* the stray has started */
-    kill(getpid(), SIGINT);
-    int rc = async_sleep(10 * ASYNC_SEC);
-    if (rc == ASYNC_ECANCELED)
-        say("[main cancelled]");
-    if (twice) {
-        async_shield_enter();
-        kill(getpid(), SIGINT);
-        async_sleep(10 * ASYNC_SEC); /* the second Ctrl-C ends the process */
-        async_shield_leave();
-        say("[survived]");
-    }
-    return rc;
-}
-
-static void ctrl_c_child(void *arg)
-{
-    signal(SIGINT, SIG_DFL);
-    int rc = async_run(interrupted_main, arg, NULL);
-    _exit(rc == ASYNC_EINTR && sigint_is_default() ? 0 : 1);
-}
-
-/* asyncio.run: the first Ctrl-C cancels main (its cleanup and the leftover
- * tasks' cancellation run); async_run returns ASYNC_EINTR (asyncio:
- * KeyboardInterrupt) and SIGINT is back at its default. */
-static void test_ctrl_c_cancels_main(void **state)
-{
-    (void)state;
-    th_child c;
-    assert_int_equal(th_child_run(ctrl_c_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
-    assert_non_null(strstr(c.err, "[main cancelled]"));
-    assert_non_null(strstr(c.err, "[stray cancelled]"));
-}
-
-/* A second Ctrl-C while main still runs terminates the process as usual. */
-static void test_second_ctrl_c_terminates(void **state)
-{
-    (void)state;
-    th_child c;
-    assert_int_equal(th_child_run(ctrl_c_child, "twice", &c), 0);
-    assert_true(WIFSIGNALED(c.status));
-    assert_int_equal(WTERMSIG(c.status), SIGINT);
-    assert_non_null(strstr(c.err, "[main cancelled]"));
-    assert_null(strstr(c.err, "[survived]"));
-}
-
-static volatile sig_atomic_t own_hits;
-
-static void own_handler(int sig)
-{
-    (void)sig;
-    own_hits++;
-}
-
-static int uninterrupted_main(void *arg, void **result)
-{
-    (void)arg;
-    (void)result;
-    kill(getpid(), SIGINT);
-    return async_sleep(20 * ASYNC_MSEC);
-}
-
-static void own_handler_child(void *arg)
-{
-    (void)arg;
-    signal(SIGINT, own_handler);
-    int rc = async_run(uninterrupted_main, NULL, NULL);
-    struct sigaction cur;
-    sigaction(SIGINT, NULL, &cur);
-    _exit(rc == 0 && own_hits == 1 && cur.sa_handler == own_handler ? 0 : 1);
-}
-
-/* A program that handles SIGINT itself keeps its handler: main is not
- * cancelled (asyncio only takes over the default handler). */
-static void test_ctrl_c_own_handler_kept(void **state)
-{
-    (void)state;
-    th_child c;
-    assert_int_equal(th_child_run(own_handler_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,9 +147,6 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_nested_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_strays, setup, teardown),
         cmocka_unit_test_setup_teardown(test_main_cancelled, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ctrl_c_cancels_main, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_second_ctrl_c_terminates, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ctrl_c_own_handler_kept, setup, teardown),
     };
     return cmocka_run_group_tests_name("run", tests, NULL, NULL);
 }
