@@ -5,9 +5,11 @@
  * Not ported, and why: asyncio.Runner (no counterpart object in libasync;
  * async_run creates its own loop), the debug flag, loop_factory and event
  * loop policies, async generators shutdown (test_asyncio_run_closes_gens_*),
- * contextvars (issue 10), and the signal cases (test_signal_install_not_
- * supported_ok, test_interrupt_*: SIGINT handling is not implemented yet,
- * see the report of issue 9).
+ * contextvars (issue 10).  The signal cases (test_interrupt_call_soon,
+ * test_interrupt_wait, test_interrupt_cancelled_task,
+ * test_signal_install_not_supported_ok) need a process that may die of
+ * SIGINT: they are in tests/test_run.c (test_ctrl_c_*), each scene in a
+ * forked child, each naming the case it ports.
  */
 #include "asyncio_port.h"
 

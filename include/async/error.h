@@ -39,6 +39,7 @@ extern "C" {
     X(ENOSPC, -ENOSPC, "no space left")                                       \
     X(ECANCELED, -ECANCELED, "operation canceled")                            \
     X(ETIMEDOUT, -ETIMEDOUT, "operation timed out")                           \
+    X(EINTR, -EINTR, "interrupted")                                           \
     X(EDEADLK, -EDEADLK, "task cannot await itself")                          \
     X(ECLOSED, -4001, "event loop is closed")                                 \
     X(ERUNNING, -4002, "event loop is already running")                       \

@@ -298,11 +298,23 @@ ASYNC_API int async_wait_any(async_future *const *futs, size_t n,
 /*
  * asyncio.run: creates a loop, runs main(arg) as a task until it finishes,
  * cancels every task still alive and runs the loop until they are done,
- * shuts the executor down, closes and frees the loop.  Returns main's
- * outcome (0 with *result, its error, or ASYNC_ECANCELED), ASYNC_EINVAL
- * (NULL main), ASYNC_EOTHERLOOP (called from a running loop), the loop's
- * creation error, or a failed poll's error (see async_loop_run_forever; the
- * tasks left are then freed without being run to their end).
+ * shuts the executor down, closes and frees the loop.
+ * Ctrl-C, as asyncio.run: when called on the main thread with SIGINT at its
+ * default disposition, the first SIGINT while main runs cancels main (its
+ * cleanup code runs, and the leftover tasks are cancelled as usual); a
+ * second SIGINT before main is done terminates the process as an unhandled
+ * Ctrl-C does (asyncio raises KeyboardInterrupt in whatever runs), even if
+ * a task never yields.  The default disposition is back as soon as main is
+ * done.  A program with its own SIGINT handler (or SIG_IGN) keeps it, and
+ * so does one that installs its own while main runs.  The handler costs
+ * nothing until a SIGINT comes (no fd is watched for it).
+ * Returns main's outcome (0 with *result, its error, or ASYNC_ECANCELED),
+ * ASYNC_EINTR when main ended cancelled after a Ctrl-C (asyncio raises
+ * KeyboardInterrupt; main that handled the cancel keeps its outcome),
+ * ASYNC_EINVAL (NULL main), ASYNC_EOTHERLOOP (called from a running loop),
+ * the loop's creation error, or a failed poll's error (see
+ * async_loop_run_forever; the tasks left are then freed without being run
+ * to their end).
  */
 ASYNC_API int async_run(async_fn main, void *arg, void **result);
 

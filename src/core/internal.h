@@ -335,7 +335,11 @@ struct async_loop {
     pthread_mutex_t ts_lock;       /* guards ts_head/ts_tail */
     async__runnable *ts_head;      /* call_soon_threadsafe FIFO */
     async__runnable **ts_tail;     /* its append point */
-    atomic_bool ts_pending;        /* ts FIFO non-empty: check without lock */
+    atomic_bool ts_pending;        /* ts FIFO non-empty, or an interrupt
+                                      to take: check without lock */
+    atomic_bool intr_pending;      /* async__loop_interrupt() was called */
+    void (*intr_fn)(async_loop *, void *); /* runs for it, on the loop */
+    void *intr_arg;                /* its argument */
     async__close_hook *close_hooks;/* services to shut down at close */
     async_exception_handler exc_fn;/* user exception handler, or NULL */
     void *exc_arg;                 /* its argument */
@@ -428,6 +432,26 @@ async__loop_next_ready(async_loop *loop, void (*kind)(async__runnable *, bool))
     loop->todo--;
     return async__loop_ready_pop(loop);
 }
+
+/* ---- interrupts from signal handlers -------------------------------------- */
+
+/*
+ * Sets the function the loop calls, on its own thread between callbacks,
+ * after async__loop_interrupt() (NULL: none).  Call it while no interrupt
+ * can arrive (before the signal handler that interrupts is installed, and
+ * after it is gone).
+ */
+void async__loop_set_interrupt(async_loop *loop,
+                               void (*fn)(async_loop *, void *), void *arg);
+/*
+ * Async-signal-safe, callable from any thread: makes the loop call its
+ * interrupt function at the start of its next iteration, waking it if it
+ * sleeps.  Costs the loop nothing until called: no fd is watched for it,
+ * only the flag the iteration already checks for call_soon_threadsafe
+ * (ts_pending) is raised, with the backend's wakeup.  Several calls before
+ * the loop gets to it count as one.  errno is preserved.
+ */
+void async__loop_interrupt(async_loop *loop);
 
 /* ---- test hooks (not part of the public API) ---------------------------- */
 

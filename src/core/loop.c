@@ -336,7 +336,31 @@ int async_loop_call_soon_threadsafe(async_loop *loop, async_callback cb,
     return rc;
 }
 
-/* Moves the threadsafe FIFO into the ready queue. */
+/* The interrupt hook's flags are read and written by signal handlers. */
+_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
+               "async__loop_interrupt needs lock-free atomic_bool");
+
+void async__loop_set_interrupt(async_loop *loop,
+                               void (*fn)(async_loop *, void *), void *arg)
+{
+    loop->intr_fn = fn;
+    loop->intr_arg = arg;
+    atomic_store_explicit(&loop->intr_pending, false, memory_order_relaxed);
+}
+
+void async__loop_interrupt(async_loop *loop)
+{
+    int saved = errno;
+    /* intr_pending first: whoever sees ts_pending raised by this call also
+     * sees intr_pending (loop_take_threadsafe reads them in that order). */
+    atomic_store_explicit(&loop->intr_pending, true, memory_order_release);
+    atomic_store_explicit(&loop->ts_pending, true, memory_order_release);
+    async__backend_wake(loop->backend);
+    errno = saved;
+}
+
+/* Moves the threadsafe FIFO into the ready queue, then runs the interrupt
+ * function if async__loop_interrupt() was called. */
 static void loop_take_threadsafe(async_loop *loop)
 {
     if (!atomic_load_explicit(&loop->ts_pending, memory_order_acquire))
@@ -352,6 +376,12 @@ static void loop_take_threadsafe(async_loop *loop)
         async__loop_schedule(loop, r);
         r = next;
     }
+    /* An interrupt that lands after this exchange raises ts_pending again,
+     * so the next iteration takes it. */
+    if (atomic_exchange_explicit(&loop->intr_pending, false,
+                                 memory_order_acq_rel) &&
+        loop->intr_fn)
+        loop->intr_fn(loop, loop->intr_arg);
 }
 
 /* ---- exception handler -------------------------------------------------- */
@@ -702,6 +732,7 @@ int async_loop_new(async_loop **out)
     loop->ts_tail = &loop->ts_head;
     pthread_mutex_init(&loop->ts_lock, NULL);
     atomic_init(&loop->ts_pending, false);
+    atomic_init(&loop->intr_pending, false);
     async__timer_heap_init(&loop->timers);
     async__list_init(&loop->tasks);
     loop->now = monotonic_ns();

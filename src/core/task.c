@@ -567,25 +567,3 @@ void async__loop_drain_tasks(async_loop *loop)
             break;
     }
 }
-
-int async_run(async_fn main_fn, void *arg, void **result)
-{
-    if (!main_fn)
-        return ASYNC_EINVAL;
-    if (async_get_running_loop())
-        return ASYNC_EOTHERLOOP;
-    async_loop *loop;
-    int rc = async_loop_new(&loop);
-    if (rc)
-        return rc;
-    async_task *main_task;
-    async_task_opts opts = {.name = "main"};
-    rc = async_loop_spawn(loop, &main_task, main_fn, arg, &opts);
-    if (rc == 0) {
-        rc = async_loop_run_future(loop, &main_task->fut, result);
-        async__loop_drain_tasks(loop);
-        async_task_unref(main_task);
-    }
-    async_loop_free(loop);
-    return rc;
-}
