@@ -13,6 +13,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -379,6 +380,106 @@ static void test_failing_handler(void **state)
     assert_int_equal(R.rc[7], 0);
     assert_int_equal(R.reported, 1);
     assert_int_equal(R.reported_err, -EPROTO);
+}
+
+/* ---- wait_closed covers the handler's last bytes ------------------------------ */
+
+#define BLAST (4u << 20)
+
+/* Queues 4 MiB, far more than the socket buffers take, and returns at
+ * once: the server sends the rest after the handler is done. */
+static int blast_handler(async_reader *r, async_writer *w, void *arg)
+{
+    (void)r;
+    (void)arg;
+    char *buf = malloc(BLAST);
+    if (!buf)
+        return ASYNC_ENOMEM;
+    for (size_t i = 0; i < BLAST; i++)
+        buf[i] = (char)(i * 7);
+    int rc = async_writer_write(w, buf, BLAST);
+    free(buf);
+    R.handler_runs++;
+    return rc;
+}
+
+typedef struct slow_client {
+    struct sockaddr_storage addr; /* the server's */
+    socklen_t addrlen;
+    pthread_t th;                 /* the reading thread */
+    bool started;                 /* th was created */
+    size_t got;                   /* bytes received, all checked */
+    bool eof;                     /* the server closed after them */
+} slow_client;
+
+/* A plain blocking client on its own thread: starts reading only 100 ms
+ * after connecting, reads to end of file (at most 10 s idle). */
+static void *slow_reader(void *arg)
+{
+    slow_client *sc = arg;
+    int fd = socket(sc->addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return NULL;
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&sc->addr, sc->addrlen) == 0) {
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+        char buf[65536];
+        ssize_t n;
+        bool intact = true;
+        while ((n = read(fd, buf, sizeof(buf))) > 0) {
+            for (ssize_t i = 0; i < n; i++)
+                intact = intact && buf[i] == (char)((sc->got + (size_t)i) * 7);
+            sc->got += (size_t)n;
+        }
+        sc->eof = n == 0 && intact;
+    }
+    close(fd);
+    return NULL;
+}
+
+static int flush_main(void *arg, void **result)
+{
+    (void)result;
+    slow_client *sc = arg;
+    R.rc[15] = async_start_server("127.0.0.1:0", blast_handler, NULL, NULL,
+                                  &R.srv);
+    if (R.rc[15])
+        return 0;
+    async_addr a;
+    async_server_addr(R.srv, &a);
+    memcpy(&sc->addr, &a.u.ss, sizeof(a.u.ss));
+    sc->addrlen = a.len;
+    if ((R.rc[0] = pthread_create(&sc->th, NULL, slow_reader, sc)) != 0)
+        return 0;
+    sc->started = true;
+    while (R.handler_runs == 0)
+        async_sleep(ASYNC_MSEC);
+    /* The handler has returned with most of its 4 MiB still queued. */
+    R.rc[1] = stop();
+    return 0;
+}
+
+/* asyncio's Server.wait_closed waits until the connections' transports are
+ * closed, so what a handler wrote before it returned is sent by then: the
+ * program may end right after it.  The loop does not run again after
+ * flush_main: the reader gets everything only if wait_closed waited for
+ * it. */
+static void test_wait_closed_covers_last_bytes(void **state)
+{
+    (void)state;
+    slow_client sc = {0};
+    assert_int_equal(run(flush_main, &sc), 0);
+    if (sc.started)
+        pthread_join(sc.th, NULL);
+    assert_int_equal(R.rc[15], 0);
+    assert_int_equal(R.rc[0], 0);
+    assert_int_equal(R.rc[1], 0);
+    assert_int_equal(R.handler_runs, 1);
+    assert_int_equal(sc.got, BLAST);
+    assert_true(sc.eof);
+    assert_int_equal(R.reported, 0);
 }
 
 /* ---- a handler cancelled before its first step ------------------------------------------ */
@@ -885,6 +986,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_abort_clients, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failing_handler, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_wait_closed_covers_last_bytes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cancelled_before_start, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_connection_limit, setup,

@@ -356,9 +356,11 @@ ASYNC_API int async_server_close(async_server *srv);
 ASYNC_API int async_server_close_clients(async_server *srv);
 ASYNC_API int async_server_abort_clients(async_server *srv);
 
-/* wait_closed(): waits until the server is closed and every handler has
- * returned.  0, ASYNC_ETIMEDOUT, ASYNC_ECANCELED, ASYNC_ENOTTASK or
- * ASYNC_EINVAL. */
+/* wait_closed(): waits until the server is closed and every connection is
+ * gone: its handler has returned and what it wrote has been sent and the
+ * socket closed (as asyncio's waits for the transports), so a program may
+ * end right after it.  0, ASYNC_ETIMEDOUT, ASYNC_ECANCELED, ASYNC_ENOTTASK
+ * or ASYNC_EINVAL. */
 ASYNC_API int async_server_wait_closed(async_server *srv, uint64_t deadline);
 
 /* is_serving(): true until close(). */

@@ -70,7 +70,17 @@ static int conn_main(void *arg, void **result)
             return rc;
         }
     }
-    return srv->handler(c->r, c->w, srv->arg);
+    int rc = srv->handler(c->r, c->w, srv->arg);
+    /* The connection is gone for wait_closed once what the handler wrote
+     * has been sent and the socket closed (asyncio's wait_closed waits for
+     * the transports), so the flush happens here, in the task the server
+     * counts, not in a flush task nobody waits for: a program that
+     * returns after wait_closed would cancel that one with its last
+     * bytes.  A cancelled handler's task gets ECANCELED here at once and
+     * conn_done closes the writer instead. */
+    async_writer_close(c->w);
+    async_writer_wait_closed(c->w, ASYNC_NO_DEADLINE);
+    return rc;
 }
 
 static void report(async_server *srv, server_conn *c, int rc)
