@@ -17,23 +17,6 @@ static void done_cb_free(async__done_cb *cb)
 }
 /* ---- life cycle ------------------------------------------------------------ */
 
-void async__future_init(async_future *f, async_loop *loop, bool is_task)
-{
-    f->loop = loop;
-    f->refs = 1;
-    f->state = ASYNC__PENDING;
-    f->is_task = is_task;
-    f->retrieved = false;
-    f->retrieve_on_done = false;
-    f->cancel_fn = NULL;
-    loop->nfutures++;
-    f->error = 0;
-    f->result = NULL;
-    async__list_init(&f->waiters);
-    f->callbacks = NULL;
-    f->callbacks_tail = &f->callbacks;
-}
-
 int async_future_new(async_loop *loop, async_future **out)
 {
     if (!loop || !out)
@@ -85,21 +68,41 @@ static void done_cb_free_pending(async_future *f)
     f->callbacks_tail = &f->callbacks;
 }
 
-void async__future_release(async_future *f)
+/* Frees the memory of a released future (a task's goes to the task cache). */
+static void future_free(async_future *f)
 {
-    async_loop *loop = f->loop;
-    f->refs = 1; /* keep it alive while the handler looks at it */
-    future_report_unretrieved(f);
-    f->refs = 0;
-    done_cb_free_pending(f);
     if (f->is_task)
         async__task_free((async_task *)f);
     else
         free(f);
+}
+
+/* async__future_release's rare work, out of line so that the common
+ * release saves no registers: the never-retrieved report, done callbacks
+ * that never ran. */
+static __attribute__((noinline)) void future_release_extras(async_future *f)
+{
+    f->refs = 1; /* keep it alive while the handler looks at it */
+    future_report_unretrieved(f);
+    f->refs = 0;
+    done_cb_free_pending(f);
+}
+
+void async__future_release(async_future *f)
+{
+    if (__builtin_expect((f->state == ASYNC__DONE && f->error != 0 &&
+                          !f->retrieved) || f->callbacks, 0))
+        future_release_extras(f);
+    async_loop *loop = f->loop;
     /* The loop's memory outlives async_loop_free while futures point at
-     * it, so the report above never touches freed memory. */
-    if (--loop->nfutures == 0 && loop->freed)
+     * it, so the report above never touches freed memory.  Counted down
+     * before the free so that the common case ends in a tail call. */
+    if (__builtin_expect(--loop->nfutures == 0 && loop->freed, 0)) {
+        future_free(f);
         async__loop_release(loop);
+        return;
+    }
+    future_free(f);
 }
 
 /* ---- completion ------------------------------------------------------------ */
@@ -324,6 +327,29 @@ int async_shield(async_future *f, void **result)
     return rc;
 }
 
+/* async_future_await's rare cases, once the wait for f has returned rc:
+ * a deadline scope that expired, a cancellation of the awaiting task t.
+ * Returns the await's outcome (0: f's own outcome decides). */
+static __attribute__((noinline)) int
+future_await_interrupted(async_task *t, async_future *f, int rc)
+{
+    if (rc == ASYNC_ETIMEDOUT && !async_future_done(f)) {
+        /* A deadline scope expired (asyncio: the timeout cancels the task,
+         * which cancels what it awaits): cancel f and wait for it, still
+         * as t's fut_waiter (a kill meanwhile releases it). */
+        t->fut_waiter = f;
+        async_future_cancel(f);
+        rc = async__future_wait_shielded(t, f, rc);
+        t->fut_waiter = NULL;
+    }
+    if (rc == 0 && t->cancel_requested && !t->shield) {
+        t->must_cancel = false;
+        rc = ASYNC_ECANCELED; /* cancelled while waiting: f was cancelled
+                                 too and has finished */
+    }
+    return rc;
+}
+
 int async_future_await(async_future *f, void **result)
 {
     if (!f)
@@ -338,18 +364,9 @@ int async_future_await(async_future *f, void **result)
     async_future_ref(f);
     t->fut_waiter = f; /* async_task_cancel cancels it, a kill unrefs it */
     int rc = async__future_wait(f);
-    if (rc == ASYNC_ETIMEDOUT && !async_future_done(f)) {
-        /* A deadline scope expired (asyncio: the timeout cancels the task,
-         * which cancels what it awaits): cancel f and wait for it. */
-        async_future_cancel(f);
-        rc = async__future_wait_shielded(t, f, rc);
-    }
     t->fut_waiter = NULL;
-    if (rc == 0 && t->cancel_requested && !t->shield) {
-        t->must_cancel = false;
-        rc = ASYNC_ECANCELED; /* cancelled while waiting: f was cancelled
-                                 too and has finished */
-    }
+    if (__builtin_expect(rc != 0 || t->cancel_requested, 0))
+        rc = future_await_interrupted(t, f, rc);
     if (rc == 0)
         rc = async_future_result(f, result);
     async_future_unref(f);

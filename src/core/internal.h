@@ -152,7 +152,10 @@ struct async_future {
     int (*cancel_fn)(async_future *f);
 };
 
-void async__future_init(async_future *f, async_loop *loop, bool is_task);
+/* Initialises a pending future of `loop` with one reference (inline: part
+ * of every spawn; defined at the end of this header). */
+static inline void async__future_init(async_future *f, async_loop *loop,
+                                      bool is_task);
 /* Completes a pending future: error 0 with result, an error, or
  * ASYNC_ECANCELED for cancellation.  Wakes waiters, schedules callbacks. */
 void async__future_complete(async_future *f, int error, void *result);
@@ -181,6 +184,8 @@ struct async_task {
     async__list waiters;      /* async__waiter.task_link of my parks */
     async_fn fn;              /* body */
     void *arg;                /* body's argument */
+    /* The scalar state a spawn clears (task_init_fields), kept together
+     * so that the compiler merges the clearing into a few wide stores. */
     int wake_rc;              /* what the current park returns */
     bool parked;              /* suspended in async__task_park */
     bool queued;              /* in the ready queue */
@@ -189,27 +194,29 @@ struct async_task {
                                  yet: a plain return ends it cancelled */
     bool shielding;           /* in async_shield: fut_waiter is not
                                  cancelled with the task */
+    bool started;             /* the body has begun */
+    /* Introspection (src/debug/): what the current park waits on, set by
+     * async__task_wait_on just before it (wait_obj is meaningful only
+     * while wait_kind is not NONE). */
+    uint8_t wait_kind;        /* enum async_wait_kind; NONE after a park */
     unsigned cancel_count;    /* cancel requests not undone by uncancel */
+    unsigned shield;          /* async_shield_enter nesting */
+    unsigned ndeadlines;      /* depth of the deadline-scope stack */
     async_future *fut_waiter; /* the future async_future_await parks on
                                  (one reference), or NULL: a cancel goes
                                  down to it, a kill releases it */
-    bool started;             /* the body has begun */
-    unsigned shield;          /* async_shield_enter nesting */
-    unsigned ndeadlines;      /* depth of the deadline-scope stack */
     uint64_t *deadlines;      /* scope stack, allocated on first push */
-    uint64_t scope_deadline;  /* earliest of deadlines[], or FOREVER */
     char *name;               /* user-given name (malloc), or NULL */
-    uint64_t id;              /* N of "Task-N": spawn order in the loop */
-    char autoname[24];        /* "Task-N", formatted on first use, or "" */
-    /* Introspection (src/debug/): what the current park waits on, set by
-     * async__task_wait_on just before it; the group owner that spawned me;
-     * where I was spawned (debug mode only, else NULL). */
-    uint8_t wait_kind;        /* enum async_wait_kind; NONE after a park */
-    const void *wait_obj;     /* the future, lock, fd (as intptr_t)... */
+    /* Introspection: the group owner that spawned me; where I was spawned
+     * (debug mode only, else NULL). */
     struct async_task *parent;/* owner of the group I belong to, or NULL */
     void *spawn_site;         /* return address in the spawner, or NULL */
+    const void *wait_obj;     /* the future, lock, fd (as intptr_t)... */
     struct async__context *ctx; /* task-local values (core/context.h), or
                                  * NULL while there are none */
+    uint64_t scope_deadline;  /* earliest of deadlines[], or FOREVER */
+    uint64_t id;              /* N of "Task-N": spawn order in the loop */
+    char autoname[24];        /* "Task-N", formatted on first use, or "" */
 };
 
 /* The object of an ASYNC_WAIT_GATHER record: the futures waited on (the
@@ -486,6 +493,24 @@ static inline void async__task_wake(struct async_task *t, int rc)
         t->queued = true;
         async__loop_schedule(t->fut.loop, &t->run);
     }
+}
+
+static inline void async__future_init(async_future *f, async_loop *loop,
+                                      bool is_task)
+{
+    f->loop = loop;
+    f->refs = 1;
+    f->state = ASYNC__PENDING;
+    f->is_task = is_task;
+    f->retrieved = false;
+    f->retrieve_on_done = false;
+    f->error = 0;
+    f->result = NULL;
+    async__list_init(&f->waiters);
+    f->callbacks = NULL;
+    f->callbacks_tail = &f->callbacks;
+    f->cancel_fn = NULL;
+    loop->nfutures++;
 }
 
 /* Initialises w for `task` with the default notify (wake it). */

@@ -99,12 +99,14 @@ static void task_main(void *arg)
     async_task *t = arg;
     void *result = NULL;
     int rc = t->fn(t->arg, &result);
-    if (rc > 0)
-        rc = ASYNC_EUNKNOWN; /* async_fn returns 0 or a negative code */
-    /* asyncio's _must_cancel: a cancel that no suspension point delivered
-     * before a plain return still ends the task cancelled. */
-    if (rc == 0 && t->must_cancel)
+    if (__builtin_expect(rc != 0, 0)) {
+        if (rc > 0)
+            rc = ASYNC_EUNKNOWN; /* async_fn returns 0 or a negative code */
+    } else if (__builtin_expect(t->must_cancel, 0)) {
+        /* asyncio's _must_cancel: a cancel that no suspension point
+         * delivered before a plain return still ends the task cancelled. */
         rc = ASYNC_ECANCELED;
+    }
     async__future_complete(&t->fut, rc, result);
 }
 
@@ -215,7 +217,8 @@ static void task_autoname(char *buf, size_t size, uint64_t id)
 }
 
 /* The scalar state of a new task (struct async_task in internal.h: keep
- * this in step with it). */
+ * this in step with it, in its order, so that the stores merge).  ctx is
+ * set by the spawn once the task cannot fail any more. */
 static void task_init_fields(async_task *t, async_fn fn, void *arg)
 {
     t->fn = fn;
@@ -226,18 +229,17 @@ static void task_init_fields(async_task *t, async_fn fn, void *arg)
     t->cancel_requested = false;
     t->must_cancel = false;
     t->shielding = false;
-    t->cancel_count = 0;
-    t->fut_waiter = NULL;
     t->started = false;
+    t->wait_kind = ASYNC_WAIT_NONE;
+    t->cancel_count = 0;
     t->shield = 0;
     t->ndeadlines = 0;
+    t->fut_waiter = NULL;
     t->deadlines = NULL;
-    t->scope_deadline = ASYNC__FOREVER;
     t->name = NULL;
-    t->wait_kind = ASYNC_WAIT_NONE;
     t->parent = NULL;
     t->spawn_site = NULL;
-    t->ctx = NULL;
+    t->scope_deadline = ASYNC__FOREVER;
 }
 
 int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
@@ -277,7 +279,7 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
     t->autoname[0] = '\0';
     t->coro.name = t->name;
     t->coro.id = t->id;
-    if (loop->debug)
+    if (__builtin_expect(loop->debug, 0))
         t->spawn_site = async__debug_spawn_site();
     async__list_push_back(&loop->tasks, &t->link);
     loop->ntasks++;
@@ -322,13 +324,20 @@ void async_task_unref(async_task *t)
         async_future_unref(&t->fut);
 }
 
+/* What a task may own besides itself: its deadline stack, its name, its
+ * context (out of line: most tasks own none). */
+static __attribute__((noinline)) void task_free_extras(async_task *t)
+{
+    free(t->deadlines);
+    free(t->name);
+    async__context_unref(t->ctx);
+}
+
 void async__task_free(async_task *t)
 {
-    if (t->deadlines)
-        free(t->deadlines);
-    if (t->name)
-        free(t->name);
-    async__context_unref(t->ctx);
+    if (__builtin_expect(((uintptr_t)t->deadlines | (uintptr_t)t->name |
+                          (uintptr_t)t->ctx) != 0, 0))
+        task_free_extras(t);
     async__objcache_put(&task_cache, t);
     atomic_fetch_sub(&live_tasks, 1);
 }

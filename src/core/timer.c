@@ -142,13 +142,6 @@ void async__timer_heap_init(async__timer_heap *h)
     h->next_seq = 0;
 }
 
-void async__timer_init(async__timer *t)
-{
-    t->parent = t;
-    t->left = NULL;
-    t->right = NULL;
-}
-
 bool async__timer_armed(const async__timer *t)
 {
     return t->parent != t;

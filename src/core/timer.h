@@ -28,8 +28,14 @@ typedef struct async__timer_heap {
 
 void async__timer_heap_init(async__timer_heap *h);
 
-/* Marks a timer node as not armed. Call once before first use. */
-void async__timer_init(async__timer *t);
+/* Marks a timer node as not armed. Call once before first use.  Inline:
+ * every spawn and call_later does it. */
+static inline void async__timer_init(async__timer *t)
+{
+    t->parent = t;
+    t->left = NULL;
+    t->right = NULL;
+}
 
 /* True while `t` is in a heap. */
 bool async__timer_armed(const async__timer *t);

@@ -51,7 +51,29 @@
 #define TSAN_HAND_OVER(from, to) ((void)0)
 #endif
 #if defined(ASYNC_HAVE_VALGRIND_H)
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <valgrind/valgrind.h>
+
+/*
+ * Whether the process runs under Valgrind, asked once: the client requests
+ * are no-ops outside Valgrind but still a dozen instructions each (the
+ * magic sequence and its argument block), and a register plus a deregister
+ * on every spawn were 3 % of a spawn + await.  0 = not asked yet, 1 = no,
+ * 2 = yes; a process cannot start or stop running under Valgrind, so every
+ * thread that asks gets the same answer.
+ */
+static atomic_int on_valgrind;
+
+static bool running_on_valgrind(void)
+{
+    int v = atomic_load_explicit(&on_valgrind, memory_order_relaxed);
+    if (__builtin_expect(v == 0, 0)) {
+        v = RUNNING_ON_VALGRIND ? 2 : 1;
+        atomic_store_explicit(&on_valgrind, v, memory_order_relaxed);
+    }
+    return v == 2;
+}
 #endif
 
 /*
@@ -203,7 +225,9 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
     co->resumer_size = 0;
 #endif
 #if defined(ASYNC_HAVE_VALGRIND_H)
-    co->valgrind_id = VALGRIND_STACK_REGISTER(stack.base, stack.top);
+    co->valgrind_id = running_on_valgrind()
+                          ? VALGRIND_STACK_REGISTER(stack.base, stack.top)
+                          : 0;
 #endif
 #if defined(ASYNC_HAVE_TSAN)
     co->tsan_fiber = __tsan_create_fiber(0);
@@ -316,7 +340,8 @@ void async__coro_destroy(async__coro *co)
         return;
     assert(co->state != ASYNC__CORO_RUNNING);
 #if defined(ASYNC_HAVE_VALGRIND_H)
-    VALGRIND_STACK_DEREGISTER(co->valgrind_id);
+    if (running_on_valgrind())
+        VALGRIND_STACK_DEREGISTER(co->valgrind_id);
 #endif
 #if defined(ASYNC_HAVE_TSAN)
     __tsan_destroy_fiber(co->tsan_fiber);
