@@ -715,11 +715,22 @@ static void test_spawn_site(void **state)
     async_task_unref(t);
 }
 
+static int short_sleep_body(void *arg, void **result);
+
 /* Calls from another thread while the loop runs. */
 typedef struct intruder {
     int rc_soon, rc_later, rc_spawn, rc_reader, rc_debug, rc_threadsafe;
+    int rc_set_result, rc_set_error, rc_cancel, rc_add_cb, rc_task_cancel;
+    async_future *fut;      /* a pending future of the loop */
+    async_task *task;       /* a sleeping task of the loop */
     int fd;                 /* written when done */
 } intruder;
+
+static void noop_done(async_future *f, void *arg)
+{
+    (void)f;
+    (void)arg;
+}
 
 static int noop_cb(void *arg)
 {
@@ -736,6 +747,11 @@ static void *intrude(void *arg)
     in->rc_reader = async_loop_add_reader(L, in->fd, noop_cb, NULL);
     in->rc_debug = async_loop_set_debug(L, false);
     in->rc_threadsafe = async_loop_call_soon_threadsafe(L, noop_cb, NULL);
+    in->rc_set_result = async_future_set_result(in->fut, NULL);
+    in->rc_set_error = async_future_set_error(in->fut, ASYNC_EFAILED);
+    in->rc_cancel = async_future_cancel(in->fut);
+    in->rc_add_cb = async_future_add_done_callback(in->fut, noop_done, NULL);
+    in->rc_task_cancel = async_task_cancel(in->task);
     ssize_t n = write(in->fd, "x", 1);
     (void)n;
     return NULL;
@@ -750,6 +766,9 @@ static int host_body(void *arg, void **result)
         return ASYNC_EFAILED;
     async_set_nonblocking(p[0]);
     in->fd = p[1];
+    if (async_future_new(L, &in->fut) ||
+        async_loop_spawn(L, &in->task, short_sleep_body, NULL, NULL))
+        return ASYNC_EFAILED;
     pthread_t th;
     int rc = pthread_create(&th, NULL, intrude, in) ? ASYNC_EFAILED : 0;
     char c;
@@ -778,6 +797,18 @@ static void test_wrong_thread(void **state)
     assert_int_equal(in.rc_reader, ASYNC_EWRONGTHREAD);
     assert_int_equal(in.rc_debug, ASYNC_EWRONGTHREAD);
     assert_int_equal(in.rc_threadsafe, 0);
+    /* A future or task of the loop is not touched from another thread
+     * either: nothing changed. */
+    assert_int_equal(in.rc_set_result, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_set_error, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_cancel, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_add_cb, ASYNC_EWRONGTHREAD);
+    assert_int_equal(in.rc_task_cancel, ASYNC_EWRONGTHREAD);
+    assert_false(async_future_done(in.fut));
+    assert_int_equal(async_task_cancelling(in.task), 0);
+    assert_int_equal(async_loop_run_until_complete(L, in.task, NULL), 0);
+    async_task_unref(in.task);
+    async_future_unref(in.fut);
     assert_true(async_loop_get_debug(L));
     assert_string_equal(async_err_name(ASYNC_EWRONGTHREAD), "EWRONGTHREAD");
     /* let the threadsafe callback run */

@@ -176,8 +176,11 @@ ASYNC_API int async_debug_dump_on_signal(async_loop *loop, int signo, int fd);
  *     function;
  *   - calls into the loop from a thread other than the one running it
  *     (call_soon, call_later, call_at, add/remove_reader/writer, spawn,
- *     set_debug) return ASYNC_EWRONGTHREAD instead of corrupting it
- *     (call_soon_threadsafe remains the way in from other threads);
+ *     set_debug; on its futures set_result, set_error, cancel and
+ *     add_done_callback, and async_task_cancel on its tasks) return
+ *     ASYNC_EWRONGTHREAD and change nothing, instead of corrupting it
+ *     (call_soon_threadsafe and async/threadsafe.h remain the ways in
+ *     from other threads);
  *   - every task records where it was spawned (the first caller outside
  *     libasync; async_task_spawn_site), shown in the slow-step report, in
  *     the dump and in the default exception handler's reports about a task

@@ -62,7 +62,10 @@ ASYNC_API void async_future_unref(async_future *f);
  * already done (a failed future then counts as retrieved, as asyncio's
  * cancel() silences the "never retrieved" report), ASYNC_ECLOSED (loop
  * closed).  On a task's future, cancel is async_task_cancel (a request, as
- * Task.cancel()).  A future may defer its cancellation: the future of a
+ * Task.cancel()).  In debug mode (async/debug.h) all three, and
+ * add_done_callback and async_task_cancel, return ASYNC_EWRONGTHREAD when
+ * called from another thread while the loop runs, changing nothing.
+ * A future may defer its cancellation: the future of a
  * running executor job stays pending until the job returns (see
  * async/executor.h).
  */
@@ -169,8 +172,9 @@ ASYNC_API int async_task_set_name(async_task *t, const char *name);
  * task cancelled (asyncio's _must_cancel): a task that cancels itself and
  * returns 12 is cancelled.  Each call counts one request (see
  * async_task_cancelling / async_task_uncancel).  Returns 0, ASYNC_EINVAL,
- * or ASYNC_EDONE for a finished task (a failed task's error then counts as
- * retrieved, as in asyncio).
+ * ASYNC_EDONE for a finished task (a failed task's error then counts as
+ * retrieved, as in asyncio), or ASYNC_EWRONGTHREAD in debug mode when
+ * called from another thread while the loop runs (nothing changes).
  */
 ASYNC_API int async_task_cancel(async_task *t);
 

@@ -161,7 +161,8 @@ static int future_check_settable_outside(const async_future *f)
 {
     if (f && f->is_task)
         return ASYNC_EPERM;
-    return async__future_check_settable(f);
+    int rc = async__future_check_settable(f);
+    return rc ? rc : async__loop_check_thread(f->loop);
 }
 
 int async_future_set_result(async_future *f, void *result)
@@ -190,6 +191,11 @@ int async_future_cancel(async_future *f)
         return async_task_cancel((async_task *)f); /* a request, as
                                                       Task.cancel() */
     int rc = async__future_check_settable(f);
+    if (rc == 0 || rc == ASYNC_EDONE) {
+        int wrong = async__loop_check_thread(f->loop);
+        if (wrong)
+            return wrong;
+    }
     if (rc == ASYNC_EDONE)
         ((async_future *)f)->retrieved = true; /* asyncio: cancel() clears
                                                   __log_traceback */
@@ -238,6 +244,9 @@ int async_future_add_done_callback(async_future *f, async_done_fn fn, void *arg)
         return ASYNC_EINVAL;
     if (f->loop->closed)
         return ASYNC_ECLOSED;
+    int rc = async__loop_check_thread(f->loop);
+    if (rc)
+        return rc;
     async__done_cb *cb = malloc(sizeof(*cb));
     if (!cb)
         return ASYNC_ENOMEM;

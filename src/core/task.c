@@ -383,6 +383,9 @@ int async_task_cancel(async_task *t)
 {
     if (!t)
         return ASYNC_EINVAL;
+    int rc = async__loop_check_thread(t->fut.loop);
+    if (rc)
+        return rc;
     if (t->fut.state != ASYNC__PENDING) {
         t->fut.retrieved = true; /* asyncio: cancel() clears _log_traceback */
         return ASYNC_EDONE;
