@@ -302,17 +302,26 @@ static void test_failure_and_outside_cancel(void **state)
 
 static int deadline_main(void *arg, void **result)
 {
-    (void)arg;
     (void)result;
     async_group *g;
     int rc = async_group_new(&g);
     if (rc)
         return rc;
     async_group_spawn(g, NULL, child_forever, (void *)(intptr_t)1, NULL);
-    /* 50 ms, not 2: the scope must still be live when group_wait parks,
-     * also on a loaded machine under ThreadSanitizer (once, in a loaded
-     * TSan run, the owner ended ASYNC_ECANCELED instead). */
+    /* The child must be asleep before the scope can run out: a child
+     * cancelled before its first step never runs its body, so it would not
+     * record ECANCELED (that was the flake once seen under a loaded
+     * ThreadSanitizer run).  Once it sleeps, the outcome is the same
+     * whether the scope expires while group_wait is parked or, on a
+     * stalled machine, before it parks (test_deadline_scope_expired). */
+    async_yield();
     async_deadline_push(async_loop_time(L) + 50 * ASYNC_MSEC);
+    if (arg) {
+        /* Past the deadline before group_wait, without yielding. */
+        uint64_t end = async_loop_time(L) + 60 * ASYNC_MSEC;
+        while (async_loop_time(L) < end) {
+        }
+    }
     R.rc[0] = async_group_wait(g);
     async_deadline_pop();
     R.flag[0] = async_task_cancelling(async_current_task());
@@ -323,6 +332,17 @@ static void test_deadline_scope(void **state)
 {
     (void)state;
     assert_int_equal(run_owner(deadline_main, NULL), 0);
+    assert_int_equal(R.rc[0], ASYNC_ETIMEDOUT);
+    assert_int_equal(R.rc[1], ASYNC_ECANCELED);
+    assert_false(R.flag[0]);
+}
+
+/* The scope ran out before group_wait was even called: the same outcome,
+ * the wait times out at once and the children are cancelled. */
+static void test_deadline_scope_expired(void **state)
+{
+    (void)state;
+    assert_int_equal(run_owner(deadline_main, "spin"), 0);
     assert_int_equal(R.rc[0], ASYNC_ETIMEDOUT);
     assert_int_equal(R.rc[1], ASYNC_ECANCELED);
     assert_false(R.flag[0]);
@@ -489,6 +509,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_outside_cancel_while_waiting, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failure_and_outside_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deadline_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deadline_scope_expired, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_same_owner, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_outside_cancel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nested_grandchild_failure, setup, teardown),
