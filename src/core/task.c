@@ -483,7 +483,10 @@ int async_deadline_pop(void)
 
 /* ---- yield and sleep --------------------------------------------------------------- */
 
-int async_yield(void)
+/* Aligned to a cache line: its speed otherwise depends on where the edits
+ * above it happen to leave it (bench_tasks yield measured 15.7 ns aligned,
+ * 17.0 ns at 48 bytes into a line, the instructions being the same). */
+__attribute__((aligned(64))) int async_yield(void)
 {
     async_task *t = current_task;
     if (!t)

@@ -864,6 +864,7 @@ int async__stack_alloc(async__stack *st, size_t size)
     st->top = (char *)st->map + c->stride;
     st->size = size;
     st->slab = s;
+    st->slot = slot;
     return 0;
 }
 
@@ -885,8 +886,7 @@ void async__stack_free(async__stack *st)
     /* Most recently freed-into slab first: allocation reuses this stack. */
     link_remove(&s->link);
     link_push(&s->cls->partial, &s->link);
-    s->free[s->nfree++] =
-        (uint8_t)((size_t)((char *)st->map - s->map) / s->stride);
+    s->free[s->nfree++] = (uint8_t)st->slot;
     s->live--;
     p->dirty += st->size;
     if (p->dirty > DIRTY_CAP)

@@ -28,6 +28,8 @@ typedef struct async__stack {
     void *top;       /* highest usable address, exclusive (map + map_size) */
     size_t size;     /* usable bytes, top - base */
     struct async__slab *slab; /* the slab it was carved from */
+    unsigned slot;   /* its index in the slab (kept: recomputing it at free
+                        was a 64-bit division on every spawn) */
 } async__stack;
 
 /*
