@@ -160,6 +160,41 @@ static void say(const char *s)
     (void)n;
 }
 
+/* A scene: async_run(main, arg) in a forked child with SIGINT at its
+ * default; the child exits 0 if async_run returned `want` and SIGINT is at
+ * its default again, 1 otherwise. */
+typedef struct scene {
+    async_fn main;
+    void *arg;
+    int want;
+} scene;
+
+static void scene_child(void *arg)
+{
+    const scene *s = arg;
+    signal(SIGINT, SIG_DFL);
+    int rc = async_run(s->main, s->arg, NULL);
+    _exit(rc == s->want && sigint_is_default() ? 0 : 1);
+}
+
+static void run_scene(async_fn main_fn, void *arg, int want, th_child *c)
+{
+    scene s = {main_fn, arg, want};
+    assert_int_equal(th_child_run(scene_child, &s, c), 0);
+}
+
+static void assert_exited_ok(const th_child *c)
+{
+    assert_true(WIFEXITED(c->status));
+    assert_int_equal(WEXITSTATUS(c->status), 0);
+}
+
+static void assert_killed_by_sigint(const th_child *c)
+{
+    assert_true(WIFSIGNALED(c->status));
+    assert_int_equal(WTERMSIG(c->status), SIGINT);
+}
+
 static int stray_fn(void *arg, void **result)
 {
     (void)arg;
@@ -191,13 +226,6 @@ static int interrupted_main(void *arg, void **result)
     return rc;
 }
 
-static void ctrl_c_child(void *arg)
-{
-    signal(SIGINT, SIG_DFL);
-    int rc = async_run(interrupted_main, arg, NULL);
-    _exit(rc == ASYNC_EINTR && sigint_is_default() ? 0 : 1);
-}
-
 /* asyncio.run: the first Ctrl-C cancels main (its cleanup and the leftover
  * tasks' cancellation run); async_run returns ASYNC_EINTR (asyncio:
  * KeyboardInterrupt) and SIGINT is back at its default.  Ports
@@ -206,9 +234,8 @@ static void test_ctrl_c_cancels_main(void **state)
 {
     (void)state;
     th_child c;
-    assert_int_equal(th_child_run(ctrl_c_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
+    run_scene(interrupted_main, NULL, ASYNC_EINTR, &c);
+    assert_exited_ok(&c);
     assert_non_null(strstr(c.err, "[main cancelled]"));
     assert_non_null(strstr(c.err, "[stray cancelled]"));
 }
@@ -218,9 +245,8 @@ static void test_second_ctrl_c_terminates(void **state)
 {
     (void)state;
     th_child c;
-    assert_int_equal(th_child_run(ctrl_c_child, "twice", &c), 0);
-    assert_true(WIFSIGNALED(c.status));
-    assert_int_equal(WTERMSIG(c.status), SIGINT);
+    run_scene(interrupted_main, "twice", ASYNC_EINTR, &c);
+    assert_killed_by_sigint(&c);
     assert_non_null(strstr(c.err, "[main cancelled]"));
     assert_null(strstr(c.err, "[survived]"));
 }
@@ -258,8 +284,7 @@ static void test_ctrl_c_own_handler_kept(void **state)
     (void)state;
     th_child c;
     assert_int_equal(th_child_run(own_handler_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
+    assert_exited_ok(&c);
 }
 
 /* ---- Ctrl-C costs nothing until it comes --------------------------------
@@ -287,23 +312,14 @@ static int yielding_main(void *arg, void **result)
     return rc;
 }
 
-static void yielding_child(void *arg)
-{
-    (void)arg;
-    signal(SIGINT, SIG_DFL);
-    int rc = async_run(yielding_main, NULL, NULL);
-    _exit(rc == ASYNC_EINTR && sigint_is_default() ? 0 : 1);
-}
-
 /* A main that only yields never makes the loop poll; Ctrl-C reaches it
  * through the flag the iteration checks.  Ports test_interrupt_call_soon. */
 static void test_ctrl_c_while_only_yielding(void **state)
 {
     (void)state;
     th_child c;
-    assert_int_equal(th_child_run(yielding_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
+    run_scene(yielding_main, NULL, ASYNC_EINTR, &c);
+    assert_exited_ok(&c);
     assert_non_null(strstr(c.err, "[main cancelled]"));
 }
 
@@ -318,24 +334,16 @@ static void *raise_later(void *arg)
 
 static int sleeping_main(void *arg, void **result)
 {
+    (void)arg;
     (void)result;
-    pthread_t *th = arg;
-    if (pthread_create(th, NULL, raise_later, NULL) != 0)
+    pthread_t th;
+    if (pthread_create(&th, NULL, raise_later, NULL) != 0)
         return ASYNC_ENOMEM;
     int rc = async_sleep(10 * ASYNC_SEC);
     if (rc == ASYNC_ECANCELED)
         say("[main cancelled]");
+    pthread_join(th, NULL); /* it is done: it raised the SIGINT */
     return rc;
-}
-
-static void other_thread_child(void *arg)
-{
-    (void)arg;
-    signal(SIGINT, SIG_DFL);
-    pthread_t th;
-    int rc = async_run(sleeping_main, &th, NULL);
-    pthread_join(th, NULL);
-    _exit(rc == ASYNC_EINTR && sigint_is_default() ? 0 : 1);
 }
 
 /* The SIGINT lands on another thread while the loop sleeps in its poll:
@@ -344,9 +352,8 @@ static void test_ctrl_c_on_another_thread(void **state)
 {
     (void)state;
     th_child c;
-    assert_int_equal(th_child_run(other_thread_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
+    run_scene(sleeping_main, NULL, ASYNC_EINTR, &c);
+    assert_exited_ok(&c);
     assert_non_null(strstr(c.err, "[main cancelled]"));
 }
 
@@ -362,23 +369,14 @@ static int spinning_main(void *arg, void **result)
     return 0;
 }
 
-static void spinning_child(void *arg)
-{
-    (void)arg;
-    signal(SIGINT, SIG_DFL);
-    async_run(spinning_main, NULL, NULL);
-    _exit(1);
-}
-
 /* The second Ctrl-C ends the process even when main never yields (the
  * first one waits for the loop, as asyncio's does). */
 static void test_second_ctrl_c_stops_a_busy_task(void **state)
 {
     (void)state;
     th_child c;
-    assert_int_equal(th_child_run(spinning_child, NULL, &c), 0);
-    assert_true(WIFSIGNALED(c.status));
-    assert_int_equal(WTERMSIG(c.status), SIGINT);
+    run_scene(spinning_main, NULL, 0, &c);
+    assert_killed_by_sigint(&c);
 }
 
 static int disposition_main(void *arg, void **result)
@@ -414,8 +412,7 @@ static void test_ctrl_c_only_on_main_thread(void **state)
     (void)state;
     th_child c;
     assert_int_equal(th_child_run(off_main_thread_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
+    assert_exited_ok(&c);
 }
 
 static int on_loop_sigint(int signo, void *arg)
@@ -435,23 +432,14 @@ static int loop_handler_main(void *arg, void **result)
                                          on_loop_sigint, NULL);
 }
 
-static void loop_handler_child(void *arg)
-{
-    (void)arg;
-    signal(SIGINT, SIG_DFL);
-    int rc = async_run(loop_handler_main, NULL, NULL);
-    _exit(rc == 0 && sigint_is_default() ? 0 : 1);
-}
-
 /* However main left SIGINT's loop handlers, async_run returns with the
  * default disposition back. */
 static void test_ctrl_c_default_back_after_loop_handler(void **state)
 {
     (void)state;
     th_child c;
-    assert_int_equal(th_child_run(loop_handler_child, NULL, &c), 0);
-    assert_true(WIFEXITED(c.status));
-    assert_int_equal(WEXITSTATUS(c.status), 0);
+    run_scene(loop_handler_main, NULL, 0, &c);
+    assert_exited_ok(&c);
 }
 
 int main(void)
