@@ -70,7 +70,7 @@ static void *stack_top(void)
         fprintf(stderr, "bench_switch: no stack\n");
         exit(1);
     }
-    return st.top; /* kept for the whole run */
+    return async__stack_top(&st); /* kept for the whole run */
 }
 
 /* ---------------------------------------------------------------------- */
@@ -124,7 +124,7 @@ static double run_boost(long n)
 
     if (async__stack_alloc(&st, 0) != 0)
         exit(1);
-    fcontext_t ctx = make_fcontext(st.top, st.size, boost_entry);
+    fcontext_t ctx = make_fcontext(async__stack_top(&st), st.size, boost_entry);
     ctx = jump_fcontext(ctx, NULL).fctx;
     double t0 = now_ns();
     for (long i = 0; i < n; i++)
@@ -147,7 +147,7 @@ static double run_swapcontext(long n)
 
     if (async__stack_alloc(&st, 0) != 0 || getcontext(&uc_co) != 0)
         exit(1);
-    uc_co.uc_stack.ss_sp = st.base;
+    uc_co.uc_stack.ss_sp = async__stack_base(&st);
     uc_co.uc_stack.ss_size = st.size;
     uc_co.uc_link = NULL;
     makecontext(&uc_co, uc_entry, 0);

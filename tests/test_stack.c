@@ -81,12 +81,14 @@ static void test_geometry(void **state)
     assert_true(st.size < want + pg);
     assert_true(st.guard >= 64 * 1024);
     assert_true(st.guard >= pg);
-    assert_ptr_equal(st.base, (char *)st.map + st.guard);
-    assert_ptr_equal(st.top, (char *)st.map + st.map_size);
-    assert_int_equal((size_t)((char *)st.top - (char *)st.base), st.size);
+    assert_int_equal((uintptr_t)st.map % pg, 0);
+    assert_ptr_equal(async__stack_base(&st), (char *)st.map + st.guard);
+    assert_int_equal((size_t)((char *)async__stack_top(&st) -
+                              (char *)async__stack_base(&st)),
+                     st.size);
     /* The whole usable range is writable. */
-    ((volatile char *)st.base)[0] = 1;
-    ((volatile char *)st.top)[-1] = 1;
+    ((volatile char *)async__stack_base(&st))[0] = 1;
+    ((volatile char *)async__stack_top(&st))[-1] = 1;
     async__stack_free(&st);
 
     assert_int_equal(async__stack_alloc(&st, 0), 0);
@@ -137,7 +139,7 @@ static void test_pool_cap(void **state)
     size_t base = async__stack_mapped_count();
     for (int i = 0; i < N; i++) {
         assert_int_equal(async__stack_alloc(&sts[i], 0), 0);
-        ((volatile char *)sts[i].top)[-1] = 1;
+        ((volatile char *)async__stack_top(&sts[i]))[-1] = 1;
     }
     assert_int_equal(async__stack_mapped_count(), base + N);
     for (int i = 0; i < N; i++)
@@ -164,7 +166,7 @@ static void *alloc_and_leave(void *arg)
     if (async__stack_alloc(st, 0) != 0)
         st->map = NULL;
     else
-        ((volatile char *)st->top)[-1] = 1;
+        ((volatile char *)async__stack_top(st))[-1] = 1;
     return NULL;
 }
 
@@ -522,7 +524,7 @@ static void foreign_guard_child(void *arg)
     child_restore_handlers();
     if (async__stack_alloc(&st, 0) != 0)
         _exit(3);
-    ((volatile char *)st.base)[-1] = 1;
+    ((volatile char *)async__stack_base(&st))[-1] = 1;
     _exit(4);
 }
 

@@ -59,7 +59,7 @@ static void test_guard_follows_size(void **state)
         size_t want = cases[i].guard < pg ? pg : cases[i].guard;
         assert_int_equal(async__stack_alloc(&st, cases[i].size), 0);
         assert_int_equal(st.guard, want);
-        assert_ptr_equal(st.base, (char *)st.map + st.guard);
+        assert_ptr_equal(async__stack_base(&st), (char *)st.map + st.guard);
         async__stack_free(&st);
     }
     async__stack_pool_drain();
@@ -96,7 +96,7 @@ static void scenario_child(void *arg)
         async__coro_init(&culprit, sc->body, NULL, sc->size) != 0)
         _exit(3);
     if ((char *)culprit.stack.map !=
-        (char *)neighbour.stack.top) /* adjacent, neighbour below */
+        (char *)async__stack_top(&neighbour.stack)) /* adjacent, below */
         _exit(6);
     neighbour.name = "neighbour";
     culprit.name = sc->name;

@@ -87,7 +87,7 @@ static void assert_regs(const uint64_t *out)
 static void *alloc_top(async__stack *st)
 {
     assert_int_equal(async__stack_alloc(st, 0), 0);
-    return st->top;
+    return async__stack_top(st);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -453,7 +453,7 @@ static void entry_returns_child(void *arg)
     (void)arg;
     if (async__stack_alloc(&st, 0) != 0)
         _exit(3);
-    async__ctx_switch(&sp, async__ctx_make(st.top, returning_entry), NULL);
+    async__ctx_switch(&sp, async__ctx_make(async__stack_top(&st), returning_entry), NULL);
     _exit(4);
 }
 

@@ -177,7 +177,10 @@ enum {
 
 struct async_task {
     async_future fut;         /* a task is a future: keep first */
-    async__coro coro;         /* its coroutine */
+    async__coro coro;         /* its coroutine; coro.name is the
+                                 user-given name (malloc, owned), or NULL;
+                                 coro.id is N of "Task-N": spawn order in
+                                 the loop (kept there, not twice) */
     async__runnable run;      /* ready-queue node: resume me */
     async__ltimer timer;      /* deadline of the current park */
     async__list link;         /* loop->tasks: every unfinished task */
@@ -206,7 +209,6 @@ struct async_task {
                                  (one reference), or NULL: a cancel goes
                                  down to it, a kill releases it */
     uint64_t *deadlines;      /* scope stack, allocated on first push */
-    char *name;               /* user-given name (malloc), or NULL */
     /* Introspection: the group owner that spawned me; where I was spawned
      * (debug mode only, else NULL). */
     struct async_task *parent;/* owner of the group I belong to, or NULL */
@@ -215,7 +217,6 @@ struct async_task {
     struct async__context *ctx; /* task-local values (core/context.h), or
                                  * NULL while there are none */
     uint64_t scope_deadline;  /* earliest of deadlines[], or FOREVER */
-    uint64_t id;              /* N of "Task-N": spawn order in the loop */
     char autoname[24];        /* "Task-N", formatted on first use, or "" */
 };
 

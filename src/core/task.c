@@ -236,7 +236,6 @@ static void task_init_fields(async_task *t, async_fn fn, void *arg)
     t->ndeadlines = 0;
     t->fut_waiter = NULL;
     t->deadlines = NULL;
-    t->name = NULL;
     t->parent = NULL;
     t->spawn_site = NULL;
     t->scope_deadline = ASYNC__FOREVER;
@@ -258,13 +257,14 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
     if (!t)
         return ASYNC_ENOMEM;
     task_init_fields(t, fn, arg);
-    if (opts && opts->name && !(t->name = strdup(opts->name))) {
+    char *name = NULL;
+    if (opts && opts->name && !(name = strdup(opts->name))) {
         async__objcache_put(&task_cache, t);
         return ASYNC_ENOMEM;
     }
     rc = async__coro_init(&t->coro, task_main, t, opts ? opts->stack_size : 0);
     if (rc) {
-        free(t->name);
+        free(name);
         async__objcache_put(&task_cache, t);
         return rc;
     }
@@ -275,10 +275,9 @@ int async_loop_spawn(async_loop *loop, async_task **out, async_fn fn,
     async__timer_init(&t->timer.node);
     async__list_init(&t->waiters);
     /* "Task-N" is formatted only when someone asks for the name. */
-    t->id = ++loop->next_task_id;
+    t->coro.id = ++loop->next_task_id;
+    t->coro.name = name;
     t->autoname[0] = '\0';
-    t->coro.name = t->name;
-    t->coro.id = t->id;
     if (__builtin_expect(loop->debug, 0))
         t->spawn_site = async__debug_spawn_site();
     async__list_push_back(&loop->tasks, &t->link);
@@ -329,13 +328,13 @@ void async_task_unref(async_task *t)
 static __attribute__((noinline)) void task_free_extras(async_task *t)
 {
     free(t->deadlines);
-    free(t->name);
+    free((char *)t->coro.name);
     async__context_unref(t->ctx);
 }
 
 void async__task_free(async_task *t)
 {
-    if (__builtin_expect(((uintptr_t)t->deadlines | (uintptr_t)t->name |
+    if (__builtin_expect(((uintptr_t)t->deadlines | (uintptr_t)t->coro.name |
                           (uintptr_t)t->ctx) != 0, 0))
         task_free_extras(t);
     async__objcache_put(&task_cache, t);
@@ -351,11 +350,11 @@ const char *async_task_name(const async_task *t)
 {
     if (!t)
         return NULL;
-    if (t->name)
-        return t->name;
+    if (t->coro.name)
+        return t->coro.name;
     async_task *mut = (async_task *)t; /* a cache, filled on first use */
     if (!mut->autoname[0])
-        task_autoname(mut->autoname, sizeof(mut->autoname), t->id);
+        task_autoname(mut->autoname, sizeof(mut->autoname), t->coro.id);
     return t->autoname;
 }
 
@@ -366,8 +365,7 @@ int async_task_set_name(async_task *t, const char *name)
     char *copy = strdup(name);
     if (!copy)
         return ASYNC_ENOMEM;
-    free(t->name);
-    t->name = copy;
+    free((char *)t->coro.name);
     t->coro.name = copy;
     return 0;
 }

@@ -106,7 +106,7 @@ async__coro *async__coro_current(void)
 #if defined(ASYNC_HAVE_ASAN)
 static inline void asan_enter(async__coro *co, void **resumer_fake)
 {
-    __sanitizer_start_switch_fiber(resumer_fake, co->stack.base,
+    __sanitizer_start_switch_fiber(resumer_fake, async__stack_base(&co->stack),
                                    co->stack.size);
 }
 
@@ -143,7 +143,8 @@ static inline void asan_hand_over(async__coro *from, async__coro *to)
 
 static inline void asan_leave_to(async__coro *from, async__coro *to)
 {
-    __sanitizer_start_switch_fiber(&from->asan_fake_stack, to->stack.base,
+    __sanitizer_start_switch_fiber(&from->asan_fake_stack,
+                                   async__stack_base(&to->stack),
                                    to->stack.size);
 }
 #else
@@ -180,6 +181,19 @@ void async__ctx_entry_returned(void)
     abort();
 }
 
+/* What a coroutine runs, kept in the top bytes of its stack from
+ * async__coro_init until coro_entry reads it (the page is touched by the
+ * first frame anyway, and the coroutine object stays smaller). */
+struct coro_start {
+    async__coro_fn fn;
+    void *arg;
+};
+
+static struct coro_start *coro_start_of(async__coro *co)
+{
+    return (struct coro_start *)async__stack_top(&co->stack) - 1;
+}
+
 /* First (and only) frame of every coroutine, entered through the
  * trampoline with the coroutine as argument. */
 static void coro_entry(void *arg)
@@ -187,7 +201,8 @@ static void coro_entry(void *arg)
     async__coro *co = arg;
 
     asan_arrived(co);
-    co->fn(co->arg);
+    const struct coro_start *start = coro_start_of(co);
+    start->fn(start->arg);
     co->state = ASYNC__CORO_FINISHED;
     current = co->resumer;
     /* Last switch out: NULL fake stack tells ASan to drop ours. */
@@ -210,11 +225,14 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
         return err;
 
     co->stack = stack;
-    co->sp = async__ctx_make(stack.top, coro_entry);
+    struct coro_start *start = coro_start_of(co);
+    start->fn = fn;
+    start->arg = arg;
+    /* The initial frame goes right below: the trampoline's call never
+     * reaches up into *start. */
+    co->sp = async__ctx_make(start, coro_entry);
     co->resumer_sp = NULL;
     co->resumer = NULL;
-    co->fn = fn;
-    co->arg = arg;
     co->name = NULL;
     co->id = 0;
     co->state = ASYNC__CORO_READY;
@@ -225,9 +243,11 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
     co->resumer_size = 0;
 #endif
 #if defined(ASYNC_HAVE_VALGRIND_H)
-    co->valgrind_id = running_on_valgrind()
-                          ? VALGRIND_STACK_REGISTER(stack.base, stack.top)
-                          : 0;
+    co->stack.valgrind_id =
+        running_on_valgrind()
+            ? VALGRIND_STACK_REGISTER(async__stack_base(&stack),
+                                      async__stack_top(&stack))
+            : 0;
 #endif
 #if defined(ASYNC_HAVE_TSAN)
     co->tsan_fiber = __tsan_create_fiber(0);
@@ -288,8 +308,8 @@ async__coro *async__coro_resume(async__coro *co)
 #define CHECK_ON_STACK(co)                                                    \
     do {                                                                      \
         const char *fp_ = __builtin_frame_address(0);                         \
-        if (fp_ < (const char *)(co)->stack.base ||                           \
-            fp_ >= (const char *)(co)->stack.top)                             \
+        if (fp_ < (const char *)async__stack_base(&(co)->stack) ||            \
+            fp_ >= (const char *)async__stack_top(&(co)->stack))              \
             async__stack_overflow_abort(co);                                  \
     } while (0)
 #else
@@ -341,7 +361,7 @@ void async__coro_destroy(async__coro *co)
     assert(co->state != ASYNC__CORO_RUNNING);
 #if defined(ASYNC_HAVE_VALGRIND_H)
     if (running_on_valgrind())
-        VALGRIND_STACK_DEREGISTER(co->valgrind_id);
+        VALGRIND_STACK_DEREGISTER(co->stack.valgrind_id);
 #endif
 #if defined(ASYNC_HAVE_TSAN)
     __tsan_destroy_fiber(co->tsan_fiber);

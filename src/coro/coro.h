@@ -25,24 +25,26 @@ enum async__coro_state {
     ASYNC__CORO_FINISHED, /* its function returned; only destroy is left */
 };
 
+/*
+ * Embedded in every task, so kept small (80 bytes in a normal build): the
+ * function and its argument live at the top of the coroutine's own stack
+ * until the first resume reads them (async__coro_init), and the stack's
+ * usable range is derived from its guard and size (coro/stack.h).
+ */
 typedef struct async__coro {
     void *sp;               /* saved stack pointer while not running */
     void *resumer_sp;       /* saved stack pointer of the resumer while running */
     struct async__coro *resumer; /* coroutine that resumed us (NULL: thread stack) */
-    async__coro_fn fn;      /* body, called once with arg */
-    void *arg;              /* argument of fn */
     const char *name;       /* shown by the stack-overflow report; may be NULL */
     unsigned long long id;  /* shown as "Task-<id>" when name is NULL (0: none) */
     enum async__coro_state state; /* see enum above */
     bool transferred_in;    /* last entered by a transfer, not a resume */
-    async__stack stack;     /* the stack this coroutine runs on */
+    async__stack stack;     /* the stack this coroutine runs on (its
+                               valgrind_id is our Valgrind registration) */
 #if defined(ASYNC_HAVE_ASAN)
     void *asan_fake_stack;        /* ASan fake stack of the suspended side */
     const void *resumer_bottom;   /* resumer's stack bounds, told to ASan */
     size_t resumer_size;          /* (size of that stack) */
-#endif
-#if defined(ASYNC_HAVE_VALGRIND_H)
-    unsigned valgrind_id;   /* VALGRIND_STACK_REGISTER id of the stack */
 #endif
 #if defined(ASYNC_HAVE_TSAN)
     void *tsan_fiber;         /* ThreadSanitizer's fiber of this coroutine */
@@ -52,9 +54,9 @@ typedef struct async__coro {
 
 /*
  * Prepares `co` (caller-owned memory, e.g. embedded in a task) to run
- * fn(arg) on a stack of `stack_size` usable bytes (0: default).  Returns 0,
- * ASYNC_EINVAL (NULL co or fn, bad size) or ASYNC_ENOMEM; on error nothing
- * is allocated.
+ * fn(arg) on a stack of `stack_size` usable bytes (0: default); fn and arg
+ * are kept in the top 16 bytes of that stack.  Returns 0, ASYNC_EINVAL
+ * (NULL co or fn, bad size) or ASYNC_ENOMEM; on error nothing is allocated.
  */
 int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
                      size_t stack_size);

@@ -10,7 +10,7 @@
  *
  * Each stack's usable range has its own guard right below it, so a stack
  * still looks like a mapping of its own (async__stack: map = its guard,
- * base = map + guard, top = map + map_size).  The guard is as large as the
+ * base = map + guard, top = base + size).  The guard is as large as the
  * stack, at least 64 KiB and at most 1 MiB (guard_for): a function whose
  * frame is no larger than that, compiled without -fstack-clash-protection,
  * lands in the guard wherever its frame starts, never in the neighbouring
@@ -130,6 +130,10 @@
 /* Largest guard: frames up to this size are caught without stack-clash
  * protection in stacks of any size. */
 #define GUARD_MAX ((size_t)1 << 20)
+/* async__stack keeps sizes, guards and slots in narrow fields. */
+_Static_assert(ASYNC__STACK_MAX <= UINT32_MAX && GUARD_MAX <= UINT32_MAX,
+               "async__stack.size and .guard are 32 bits");
+_Static_assert(SLAB_MAX <= UINT16_MAX + 1u, "async__stack.slot is 16 bits");
 /* Alternate signal stack given to each thread that allocates stacks. */
 #define ALTSTACK_SIZE ((size_t)64 * 1024)
 /* Added to slab->foreign when its owner exits with stacks in use. */
@@ -278,7 +282,8 @@ NO_ASAN static bool in_guard(const async__coro *co, const void *addr)
     uintptr_t map = (uintptr_t)co->stack.map;
     uintptr_t lo = map > co->stack.guard ? map - co->stack.guard : 0;
 
-    return co->stack.map != NULL && a >= lo && a < (uintptr_t)co->stack.base;
+    return co->stack.map != NULL && a >= lo &&
+           a < (uintptr_t)async__stack_base(&co->stack);
 }
 
 NO_ASAN static void fault_handler(int sig, siginfo_t *si, void *uctx)
@@ -718,7 +723,7 @@ static void stack_free_foreign(async__stack *st)
     struct async__slab *s = st->slab;
     int saved_errno = errno;
 
-    madvise(st->base, st->size, MADV_DONTNEED);
+    madvise(async__stack_base(st), st->size, MADV_DONTNEED);
     errno = saved_errno;
     long old = atomic_fetch_sub_explicit(&s->foreign, 1, memory_order_acq_rel);
     if (old - 1 == ORPHAN)
@@ -858,13 +863,11 @@ int async__stack_alloc(async__stack *st, size_t size)
     }
     s->live++;
     st->map = s->map + (size_t)slot * c->stride;
-    st->map_size = c->stride;
-    st->guard = c->guard;
-    st->base = (char *)st->map + c->guard;
-    st->top = (char *)st->map + c->stride;
-    st->size = size;
     st->slab = s;
-    st->slot = slot;
+    st->guard = (uint32_t)c->guard;
+    st->size = (uint32_t)size;
+    st->slot = (uint16_t)slot;
+    st->valgrind_id = 0;
     return 0;
 }
 
@@ -876,7 +879,7 @@ void async__stack_free(async__stack *st)
 #if defined(ASYNC_HAVE_ASAN)
     /* Frames abandoned on this stack (a coroutine destroyed while
      * suspended) leave poisoned shadow; the next user must not inherit it. */
-    __asan_unpoison_memory_region(st->base, st->size);
+    __asan_unpoison_memory_region(async__stack_base(st), st->size);
 #endif
     if (p == NULL ||
         atomic_load_explicit(&s->owner, memory_order_relaxed) != p) {

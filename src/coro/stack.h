@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Default usable size of a coroutine stack, in bytes. */
 #define ASYNC__STACK_DEFAULT (256u * 1024u)
@@ -19,18 +20,35 @@
 struct async__slab;
 struct async__coro;
 
+/*
+ * 32 bytes, embedded in every coroutine (so in every task): only what cannot
+ * be derived is stored; the usable range is [map + guard, map + guard +
+ * size), see async__stack_base() and async__stack_top().
+ */
 typedef struct async__stack {
     void *map;       /* start of this stack's part of its slab: the guard */
-    size_t map_size; /* this stack's part of the slab, guard included */
-    size_t guard;    /* bytes of guard at the bottom of map: the stack size,
-                        clamped to [64 KiB, 1 MiB] */
-    void *base;      /* lowest usable address (map + guard) */
-    void *top;       /* highest usable address, exclusive (map + map_size) */
-    size_t size;     /* usable bytes, top - base */
     struct async__slab *slab; /* the slab it was carved from */
-    unsigned slot;   /* its index in the slab (kept: recomputing it at free
+    uint32_t guard;  /* bytes of guard at the bottom of map: the stack size,
+                        clamped to [64 KiB, 1 MiB] */
+    uint32_t size;   /* usable bytes (at most ASYNC__STACK_MAX) */
+    uint16_t slot;   /* its index in the slab (kept: recomputing it at free
                         was a 64-bit division on every spawn) */
+    /* Free for the coroutine layer: its Valgrind registration id
+     * (VALGRIND_STACK_REGISTER), kept here where it costs no space. */
+    unsigned valgrind_id;
 } async__stack;
+
+/* Lowest usable address of st (just above its guard). */
+static inline void *async__stack_base(const async__stack *st)
+{
+    return (char *)st->map + st->guard;
+}
+
+/* Highest usable address of st, exclusive. */
+static inline void *async__stack_top(const async__stack *st)
+{
+    return (char *)st->map + st->guard + st->size;
+}
 
 /*
  * Hands out a stack with at least `size` usable bytes (0 means the default),

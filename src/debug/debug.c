@@ -70,7 +70,7 @@ void async__task_info(async_task *t, async_task_info *info)
 {
     info->task = t;
     info->name = async_task_name(t);
-    info->id = t->id;
+    info->id = t->coro.id;
     info->state = task_state(t);
     info->cancelling = async_task_cancelling(t);
     info->wait = ASYNC_WAIT_NONE;
@@ -235,7 +235,7 @@ static void task_line(async__dbg_out *o, async_loop *loop,
         case ASYNC_WAIT_TASK: {
             async_task *w = (async_task *)ti->wait_object;
             async__dbg_printf(o, " \"%s\" #%llu", async_task_name(w),
-                              (unsigned long long)w->id);
+                              (unsigned long long)w->coro.id);
             break;
         }
         case ASYNC_WAIT_GATHER: {

@@ -182,7 +182,7 @@ static void report_slow(async_loop *loop, const step *s, uint64_t ns)
     char site[256];
     async__debug_site(site, sizeof site, s->task->spawn_site);
     async__dbg_printf(&o, ": task \"%s\" #%llu%s\n", async_task_name(s->task),
-                      (unsigned long long)s->task->id, site);
+                      (unsigned long long)s->task->coro.id, site);
     if (s->nresume == 0)
         async__dbg_printf(&o, "  (its first step)\n");
     else

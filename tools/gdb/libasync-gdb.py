@@ -61,11 +61,15 @@ def tasks(loop):
     return list(_list_nodes(loop["tasks"], "struct async_task", "link"))
 
 
+def task_id(t):
+    return int(t["coro"]["id"])
+
+
 def task_name(t):
-    name = t["name"]
+    name = t["coro"]["name"]
     if int(name) != 0:
         return name.string()
-    return "Task-%d" % int(t["id"])
+    return "Task-%d" % task_id(t)
 
 
 def coro_state(t):
@@ -105,7 +109,7 @@ def wait_kind(t):
 
 def task_line(t):
     kind, obj = wait_kind(t)
-    s = '"%s" #%d %s' % (task_name(t), int(t["id"]), task_state(t))
+    s = '"%s" #%d %s' % (task_name(t), task_id(t), task_state(t))
     if kind == "nothing":
         s += " on nothing"
     elif kind in ("fd-read", "fd-write"):
@@ -114,7 +118,7 @@ def task_line(t):
         s += " on sleep"
     elif kind == "task":
         w = gdb.Value(obj).cast(gdb.lookup_type("struct async_task").pointer())
-        s += ' on task "%s" #%d' % (task_name(w), int(w["id"]))
+        s += ' on task "%s" #%d' % (task_name(w), task_id(w))
     elif kind is not None:
         s += " on %s 0x%x" % (kind, obj)
     if bool(t["cancel_requested"]) and str(t["fut"]["state"]) == "ASYNC__PENDING":
@@ -208,7 +212,7 @@ def find_task(arg):
         raise gdb.GdbError("usage: async-bt TASK (id, name or address)")
     for loop in loops():
         for t in tasks(loop):
-            if (arg == str(int(t["id"])) or arg == task_name(t) or
+            if (arg == str(task_id(t)) or arg == task_name(t) or
                     (arg.startswith("0x") and int(arg, 16) == int(t))):
                 return t
     raise gdb.GdbError("libasync: no task %s" % arg)
