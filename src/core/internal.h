@@ -343,9 +343,12 @@ struct async_loop {
     pthread_mutex_t ts_lock;       /* guards ts_head/ts_tail */
     async__runnable *ts_head;      /* call_soon_threadsafe FIFO */
     async__runnable **ts_tail;     /* its append point */
-    atomic_bool ts_pending;        /* ts FIFO non-empty, or an interrupt
-                                      to take: check without lock */
-    atomic_bool intr_pending;      /* async__loop_interrupt() was called */
+    atomic_int ts_pending;         /* ts FIFO non-empty, or an interrupt
+                                      to take: check without lock (int:
+                                      lock-free everywhere, so a signal
+                                      handler may set it; riscv64's bool
+                                      is only "sometimes" lock-free) */
+    atomic_int intr_pending;       /* async__loop_interrupt() was called */
     void (*intr_fn)(async_loop *, void *); /* runs for it, on the loop */
     void *intr_arg;                /* its argument */
     async__close_hook *close_hooks;/* services to shut down at close */

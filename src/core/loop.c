@@ -337,8 +337,8 @@ int async_loop_call_soon_threadsafe(async_loop *loop, async_callback cb,
 }
 
 /* The interrupt hook's flags are read and written by signal handlers. */
-_Static_assert(ATOMIC_BOOL_LOCK_FREE == 2,
-               "async__loop_interrupt needs lock-free atomic_bool");
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2,
+               "async__loop_interrupt needs lock-free atomic_int");
 
 void async__loop_set_interrupt(async_loop *loop,
                                void (*fn)(async_loop *, void *), void *arg)
