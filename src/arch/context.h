@@ -20,6 +20,23 @@
 void *async__ctx_switch(void **from, void *to, void *arg);
 
 /*
+ * async__ctx_switch for two contexts that suspended at the same call site
+ * (task to task: both gave up the CPU through the same yield or park).
+ * x86_64 resumes through `ret` here, not the indirect jump that is right for
+ * resume/suspend pairs: the call that entered this side pushed the very
+ * return address the other side resumes at, so the return-stack predictor
+ * hits, and the returns that follow stay in step with it (with the jump,
+ * the first return after every such switch missed).  Elsewhere the same
+ * routine as async__ctx_switch (AArch64 returns with `ret` in both; riscv64
+ * keeps its jump: not measured there).
+ */
+#if defined(__x86_64__)
+void *async__ctx_switch_ret(void **from, void *to, void *arg);
+#else
+#define async__ctx_switch_ret async__ctx_switch
+#endif
+
+/*
  * Builds the initial frame of a fresh context at the top of a stack and
  * returns the stack pointer to pass as `to` to async__ctx_switch().
  * `stack_top` is the highest address of the usable stack (exclusive); it

@@ -340,12 +340,19 @@ void async__coro_transfer(async__coro *from, async__coro *to)
     to->resumer = from->resumer;
     to->resumer_sp = from->resumer_sp;
     asan_hand_over(from, to);
+    bool fresh = to->state == ASYNC__CORO_READY;
     from->state = ASYNC__CORO_SUSPENDED;
     to->state = ASYNC__CORO_RUNNING;
     current = to;
     asan_leave_to(from, to);
     TSAN_HAND_OVER(from, to);
-    async__ctx_switch(&from->sp, to->sp, to);
+    /* A sibling that gave up the CPU returns to a call site like ours (the
+     * return-stack predictor holds it: arch/context.h); a fresh one starts
+     * in its trampoline, which only the jump predicts. */
+    if (fresh)
+        async__ctx_switch(&from->sp, to->sp, to);
+    else
+        async__ctx_switch_ret(&from->sp, to->sp, to);
     asan_arrived(from);
 }
 

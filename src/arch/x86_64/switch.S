@@ -24,6 +24,7 @@
 #define ASYNC_CTX_PREFIX async__ctx_
 #endif
 #define CTX_SWITCH ASYNC_PASTE(ASYNC_CTX_PREFIX, switch)
+#define CTX_SWITCH_RET ASYNC_PASTE(ASYNC_CTX_PREFIX, switch_ret)
 #define CTX_MAKE ASYNC_PASTE(ASYNC_CTX_PREFIX, make)
 #define CTX_TRAMPOLINE ASYNC_PASTE(ASYNC_CTX_PREFIX, trampoline)
 
@@ -60,16 +61,18 @@
  * async__ctx_switch) and into rdi (the argument a fresh context's trampoline
  * hands to its entry function).
  *
- * The resume point is reached by pop + indirect jmp rather than ret: the ret
- * would always miss the return-stack predictor (it returns into a different
- * context than the one that called), the indirect jmp is predicted from its
- * history.  Under IBT (-fcf-protection) an indirect jmp must land on endbr64,
+ * The resume point is reached by pop + indirect jmp rather than ret: in a
+ * resume or a suspend the ret would always miss the return-stack predictor
+ * (it returns into a different context, at a different call site, than the
+ * one that called), the indirect jmp is predicted from its history
+ * (async__ctx_switch_ret below is for switches where the ret hits).  Under IBT (-fcf-protection) an indirect jmp must land on endbr64,
  * which the instruction after a call is not, so that build marks the jump
  * notrack (as compilers do for switch jump tables); elsewhere the 3E prefix
  * would only be a no-op segment override, so it is left out.
  */
-function CTX_SWITCH
-    .cfi_startproc
+/* Everything but the last instruction(s) of both switches below.  ($(8),
+ * not $8: in a macro, clang's Mach-O assembler reads $8 as an argument.) */
+.macro switch_body
     ENDBR
     pushq   %rbp
     .cfi_adjust_cfa_offset 8
@@ -90,7 +93,7 @@ function CTX_SWITCH
     .cfi_adjust_cfa_offset 8
     .cfi_rel_offset %r15, 0
 #if defined(ASYNC_SAVE_FP_CONTROL)
-    subq    $8, %rsp
+    subq    $(8), %rsp
     .cfi_adjust_cfa_offset 8
     stmxcsr (%rsp)
     fnstcw  4(%rsp)
@@ -113,7 +116,7 @@ function CTX_SWITCH
     cmpw    4(%rcx), %ax
     je      2f
     fldcw   4(%rsp)
-2:  addq    $8, %rsp
+2:  addq    $(8), %rsp
     .cfi_adjust_cfa_offset -8
 #endif
     popq    %r15
@@ -136,6 +139,11 @@ function CTX_SWITCH
     .cfi_restore %rbp
     movq    %rdx, %rax
     movq    %rdx, %rdi
+.endm
+
+function CTX_SWITCH
+    .cfi_startproc
+    switch_body
     popq    %rcx
     .cfi_adjust_cfa_offset -8
     .cfi_register %rip, %rcx
@@ -146,6 +154,23 @@ function CTX_SWITCH
 #endif
     .cfi_endproc
 endfunc CTX_SWITCH
+
+/*
+ * void *async__ctx_switch_ret(void **from, void *to, void *arg)
+ *
+ * async__ctx_switch, ending in `ret`: for a switch between two contexts that
+ * suspended at the same call site (two tasks yielding or parking in the
+ * same place), the return-stack predictor then holds exactly the resume
+ * point (this side's call pushed the same address), and it stays in step
+ * for the returns that follow.  The jmp of async__ctx_switch is the better
+ * choice for resume/suspend pairs, where the call sites differ.
+ */
+function CTX_SWITCH_RET
+    .cfi_startproc
+    switch_body
+    ret
+    .cfi_endproc
+endfunc CTX_SWITCH_RET
 
 /*
  * void *async__ctx_make(void *stack_top /rdi/, void (*entry)(void *) /rsi/)

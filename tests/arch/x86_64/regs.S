@@ -25,11 +25,12 @@
  * them, calls async__ctx_switch(from, to, arg) and, once switched back,
  * stores what rbx, rbp, r12-r15 hold into out[0..5], the change of rsp
  * across the call into out[6] (must be 0) and returns the switch's return
- * value.
+ * value.  regs_switch_ret_check does the same through async__ctx_switch_ret.
  *
  * Frame: return address, 6 saved registers, out  (rsp % 16 == 0 at the call)
  */
-function regs_switch_check
+.macro switch_check name, switch
+function \name
     ENDBR
     pushq   %rbp
     pushq   %rbx
@@ -40,7 +41,7 @@ function regs_switch_check
     pushq   %rcx
     movq    %rsp, 48(%rcx)
     load_patterns 0xA1
-    callq   SYM(async__ctx_switch)
+    callq   \switch
     movq    (%rsp), %r11
     movq    %rbx, 0(%r11)
     movq    %rbp, 8(%r11)
@@ -59,7 +60,11 @@ function regs_switch_check
     popq    %rbx
     popq    %rbp
     ret
-endfunc regs_switch_check
+endfunc \name
+.endm
+
+    switch_check regs_switch_check, SYM(async__ctx_switch)
+    switch_check regs_switch_ret_check, SYM(async__ctx_switch_ret)
 
 /*
  * void *regs_clobber_switch(void **from, void *to, void *arg)
@@ -67,8 +72,10 @@ endfunc regs_switch_check
  * The other side: loads pattern seed 0x3C (different values everywhere)
  * into every callee-saved register, switches, and restores its caller's
  * registers when resumed.  Returns the switch's return value.
+ * regs_clobber_switch_ret switches with async__ctx_switch_ret.
  */
-function regs_clobber_switch
+.macro clobber_switch name, switch
+function \name
     ENDBR
     pushq   %rbp
     pushq   %rbx
@@ -78,7 +85,7 @@ function regs_clobber_switch
     pushq   %r15
     subq    $8, %rsp
     load_patterns 0x3C
-    callq   SYM(async__ctx_switch)
+    callq   \switch
     addq    $8, %rsp
     popq    %r15
     popq    %r14
@@ -87,7 +94,11 @@ function regs_clobber_switch
     popq    %rbx
     popq    %rbp
     ret
-endfunc regs_clobber_switch
+endfunc \name
+.endm
+
+    clobber_switch regs_clobber_switch, SYM(async__ctx_switch)
+    clobber_switch regs_clobber_switch_ret, SYM(async__ctx_switch_ret)
 
 /* uintptr_t regs_caller_sp(void): the caller's rsp just before its call
  * instruction, which the ABI requires to be 16-byte aligned. */
