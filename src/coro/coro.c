@@ -219,12 +219,11 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
     if (co == NULL || fn == NULL)
         return ASYNC_EINVAL;
 
-    async__stack stack;
-    int err = async__stack_alloc(&stack, stack_size);
+    /* Straight into co (untouched on error): no copy from a local. */
+    int err = async__stack_alloc(&co->stack, stack_size);
     if (err < 0)
         return err;
 
-    co->stack = stack;
     struct coro_start *start = coro_start_of(co);
     start->fn = fn;
     start->arg = arg;
@@ -245,8 +244,8 @@ int async__coro_init(async__coro *co, async__coro_fn fn, void *arg,
 #if defined(ASYNC_HAVE_VALGRIND_H)
     co->stack.valgrind_id =
         running_on_valgrind()
-            ? VALGRIND_STACK_REGISTER(async__stack_base(&stack),
-                                      async__stack_top(&stack))
+            ? VALGRIND_STACK_REGISTER(async__stack_base(&co->stack),
+                                      async__stack_top(&co->stack))
             : 0;
 #endif
 #if defined(ASYNC_HAVE_TSAN)

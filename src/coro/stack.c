@@ -866,8 +866,7 @@ int async__stack_alloc(async__stack *st, size_t size)
     st->slab = s;
     st->guard = (uint32_t)c->guard;
     st->size = (uint32_t)size;
-    st->slot = (uint16_t)slot;
-    st->valgrind_id = 0;
+    st->slot = (uint16_t)slot; /* valgrind_id: the coroutine layer's */
     return 0;
 }
 

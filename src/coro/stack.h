@@ -33,8 +33,9 @@ typedef struct async__stack {
     uint32_t size;   /* usable bytes (at most ASYNC__STACK_MAX) */
     uint16_t slot;   /* its index in the slab (kept: recomputing it at free
                         was a 64-bit division on every spawn) */
-    /* Free for the coroutine layer: its Valgrind registration id
-     * (VALGRIND_STACK_REGISTER), kept here where it costs no space. */
+    /* Free for the coroutine layer (async__stack_alloc leaves it alone):
+     * its Valgrind registration id (VALGRIND_STACK_REGISTER), kept here
+     * where it costs no space. */
     unsigned valgrind_id;
 } async__stack;
 
